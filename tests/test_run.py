@@ -82,3 +82,22 @@ def test_rf_baseline_on_real_eurosat_subset(tmp_path):
     assert m['n'] == 30 and m['accuracy'] > 0.4 and m['kappa'] > 0.3
     assert set(m['per_class']) == {'AnnualCrop', 'Forest', 'HerbaceousVegetation', 'Highway', 'Industrial', 'Pasture',
                                    'PermanentCrop', 'Residential', 'River', 'SeaLake'}
+
+def test_interrupted_run_resumes_and_other_parameters_are_refused(tmp_path):
+    out = tmp_path/'run'
+    params = dict(model='eo_cnn_small', epochs=3, bs=64, tta=False, out_dir=str(out))
+    run(tmp_path, **params)
+    # make it look like a run killed after its first epoch
+    import torch
+    state = torch.load(out/'last.pth', weights_only=True); state['epoch'] = 1
+    torch.save(state, out/'last.pth')
+    hist = (out/'history.csv').read_text().splitlines(True)
+    (out/'history.csv').write_text(''.join(hist[:2]))
+    (out/'metrics.json').unlink()
+    nb = run(tmp_path, **params)
+    printed = ''.join(o.get('text', '') for c in nb['cells'] for o in c.get('outputs', []) if o.get('name') == 'stdout')
+    assert 'from epoch 1 of 3' in printed
+    assert [l.split(',')[0] for l in (out/'history.csv').read_text().splitlines()] == ['epoch', '0', '1', '2']
+    assert json.loads((out/'config.json').read_text())['resumed'] is True
+    assert (out/'metrics.json').exists()
+    with pytest.raises(PapermillExecutionError, match='other parameters'): run(tmp_path, **{**params, 'epochs': 5})
