@@ -101,3 +101,48 @@ def test_interrupted_run_resumes_and_other_parameters_are_refused(tmp_path):
     assert json.loads((out/'config.json').read_text())['resumed'] is True
     assert (out/'metrics.json').exists()
     with pytest.raises(PapermillExecutionError, match='other parameters'): run(tmp_path, **{**params, 'epochs': 5})
+
+CLOUD38 = (shared_data() or ROOT.parent/'shared'/'data')/'cloud38_landsat8'
+
+@pytest.mark.skipif(not CLOUD38.exists(), reason=f'real data {CLOUD38} not found (set EO_NB_SHARED_DATA)')
+def test_segmentation_run_on_cloud38(tmp_path):
+    "task=segmentation: a U-Net on the real 38-Cloud patches, with per-pixel metrics and a prediction figure."
+    out = tmp_path/'run'
+    run(tmp_path, task='segmentation', data='cloud38_landsat8', model='eo_cnn_small', epochs=1, bs=16, out_dir=str(out))
+    m = json.loads((out/'metrics.json').read_text())
+    v = m['valid']
+    assert {'pixel_accuracy', 'miou', 'f1_macro', 'per_class', 'confusion_matrix', 'n_pixels'} <= set(v)
+    assert v['classes'] == ['clear', 'cloud'] and sum(map(sum, v['confusion_matrix'])) == v['n_pixels'] > 0
+    assert 0 <= v['miou'] <= 1 and set(v['per_class']['cloud']) == {'iou', 'f1', 'recall', 'support'}
+    import torch
+    state = torch.load(out/'model.pth', weights_only=True)
+    assert state['task'] == 'segmentation' and state['bands'] == ['red', 'green', 'blue', 'nir']
+    cfg = json.loads((out/'config.json').read_text())
+    assert cfg['status'] == 'complete' and cfg['params']['task'] == 'segmentation' and cfg['params']['mixup'] == -1
+    for f in ['history.csv', 'predictions.png', 'confusion_matrix.png', 'best.pth', 'last.pth']: assert (out/f).stat().st_size > 0
+    hist = (out/'history.csv').read_text().splitlines()
+    assert hist[0].startswith('epoch,train_loss,valid_loss,pixel_accuracy,miou,f1_macro')
+
+@pytest.mark.parametrize('params,message', [
+    (dict(task='segmentaton'), "Did you mean 'segmentation'"),
+    (dict(task='segmentation', data='sample'), 'is not segmentation data'),
+    (dict(task='segmentation', model='rf', data=str(CLOUD38)), 'needs a network encoder'),
+])
+def test_bad_task_parameters_fail_before_any_output(tmp_path, params, message):
+    out = tmp_path/'run'
+    with pytest.raises(PapermillExecutionError, match=message): run(tmp_path, out_dir=str(out), **params)
+    assert not out.exists()
+
+SITS = (shared_data() or ROOT.parent/'shared'/'data')/'sits_timeseries'/'samples_modis_ndvi.npz'
+
+@pytest.mark.skipif(not SITS.exists(), reason=f'real data {SITS} not found (set EO_NB_SHARED_DATA)')
+def test_pixel_series_run_on_sits(tmp_path):
+    "task=pixel_series: a temporal model on real MODIS NDVI pixel series, classification metrics by class name."
+    out = tmp_path/'run'
+    run(tmp_path, task='pixel_series', model='tempcnn', data='sits_timeseries/samples_modis_ndvi.npz', epochs=2, bs=64, out_dir=str(out))
+    m = json.loads((out/'metrics.json').read_text())
+    assert set(m['valid']) == SECTION_KEYS and m['valid']['classes'] == ['Cerrado', 'Forest', 'Pasture', 'Soy_Corn']
+    assert m['valid']['n'] == 244
+    import torch
+    state = torch.load(out/'model.pth', weights_only=True)
+    assert state['arch'] == 'tempcnn' and state['bands'] == ['NDVI']
