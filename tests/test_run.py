@@ -146,3 +146,16 @@ def test_pixel_series_run_on_sits(tmp_path):
     import torch
     state = torch.load(out/'model.pth', weights_only=True)
     assert state['arch'] == 'tempcnn' and state['bands'] == ['NDVI']
+
+BEN = (shared_data() or ROOT.parent/'shared'/'data')/'bigearthnet_examples'/'BigEarthNet-S2-Example'
+
+@pytest.mark.skipif(not BEN.exists(), reason=f'real data {BEN} not found (set EO_NB_SHARED_DATA)')
+def test_multilabel_run_on_bigearthnet_examples(tmp_path):
+    "task=multilabel: sigmoid head and per-label scores on the six real BigEarthNet patches (mechanics: six patches prove no accuracy)."
+    out = tmp_path/'run'
+    run(tmp_path, task='multilabel', data='bigearthnet_examples/BigEarthNet-S2-Example', model='eo_cnn_small', epochs=1, bs=4,
+        valid_pct=0.34, bands='B02,B03,B04,B08', out_dir=str(out))
+    v = json.loads((out/'metrics.json').read_text())['valid']
+    assert {'f1_micro', 'f1_macro', 'map', 'subset_accuracy', 'per_class', 'classes'} <= set(v) and v['n'] == 2
+    assert set(next(iter(v['per_class'].values()))) == {'precision', 'recall', 'f1', 'ap', 'support'}
+    assert not (out/'confusion_matrix.png').exists() and (out/'model.pth').exists()
