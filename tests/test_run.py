@@ -159,3 +159,15 @@ def test_multilabel_run_on_bigearthnet_examples(tmp_path):
     assert {'f1_micro', 'f1_macro', 'map', 'subset_accuracy', 'per_class', 'classes'} <= set(v) and v['n'] == 2
     assert set(next(iter(v['per_class'].values()))) == {'precision', 'recall', 'f1', 'ap', 'support'}
     assert not (out/'confusion_matrix.png').exists() and (out/'model.pth').exists()
+
+EOP = (shared_data() or ROOT.parent/'shared'/'data')/'eolearn_s2_timeseries'/'TestEOPatch'
+
+@pytest.mark.skipif(not EOP.exists(), reason=f'real data {EOP} not found (set EO_NB_SHARED_DATA)')
+def test_timeseries_run_on_eopatch(tmp_path):
+    "task=timeseries: U-TAE maps from the real 68-date eo-learn patch, cloudy dates masked (mechanics: 25 chips prove no accuracy)."
+    out = tmp_path/'run'
+    run(tmp_path, task='timeseries', model='utae', data='eolearn_s2_timeseries/TestEOPatch', chip_size=20, epochs=1, bs=4, out_dir=str(out))
+    v = json.loads((out/'metrics.json').read_text())['valid']
+    assert {'pixel_accuracy', 'miou', 'per_class', 'confusion_matrix'} <= set(v) and v['n_pixels'] > 0
+    import torch
+    assert torch.load(out/'model.pth', weights_only=True)['arch'] == 'utae'
