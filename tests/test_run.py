@@ -171,3 +171,17 @@ def test_timeseries_run_on_eopatch(tmp_path):
     assert {'pixel_accuracy', 'miou', 'per_class', 'confusion_matrix'} <= set(v) and v['n_pixels'] > 0
     import torch
     assert torch.load(out/'model.pth', weights_only=True)['arch'] == 'utae'
+
+@needs_subset
+def test_finetune_from_a_torchgeo_style_file_by_band_name(tmp_path):
+    "-p pretrained with -p pretrained_bands: a raw 13-band timm state dict fine-tuned on 4 bands, the first layer mapped by name."
+    import torch, timm
+    src = timm.create_model('resnet18', in_chans=13, num_classes=10)
+    torch.save({'state_dict': {f'model.{k}': v for k, v in src.state_dict().items()}}, tmp_path/'tg.pth')
+    s2 = 'B01,B02,B03,B04,B05,B06,B07,B08,B09,B10,B11,B12,B8A'
+    out = tmp_path/'run'
+    run(tmp_path, model='resnet18', data=str(SUBSET), bands='B04,B03,B02,B08', epochs=1, bs=16, pretrained=str(tmp_path/'tg.pth'),
+        pretrained_bands=s2, out_dir=str(out))
+    assert json.loads((out/'config.json').read_text())['params']['pretrained_bands'] == s2
+    with pytest.raises(PapermillExecutionError, match='give pretrained too'):
+        run(tmp_path, pretrained_bands=s2, out_dir=str(tmp_path/'run2'))
