@@ -13,7 +13,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb')->str:
     out = []
     for c in nb['cells']:
         src = ''.join(c['source']).rstrip()
-        if c['cell_type'] == 'markdown': out.append(src)
+        if c['cell_type'] == 'markdown': out.append(src.replace('](images/', '](nbs/images/'))   # pictures live in nbs/images
         elif c['cell_type'] == 'code' and src and not src.startswith('#| hide'):
             out.append(f"```python\n{src}\n```")
             for o in c.get('outputs', []):
