@@ -230,13 +230,15 @@ def test_docs_site(site):
                 ART.mkdir(parents=True, exist_ok=True); page.screenshot(path=str(ART/'docs_index.png'))
                 page.locator('article a[href="75_viz.html"]').first.click()            # the API page, through the site's links
                 page.wait_for_url('**/75_viz.html*')
-                assert page.locator('#composite').count() == 1 and page.locator('#tilebrowser').count() == 1
+                assert page.locator('#composite').count() == 1 and page.locator('#show-batch').count() == 1
                 sig = page.locator('#composite').locator('xpath=following::pre[1]').inner_text()
                 assert 'def composite(' in sig and 'nodata' in sig                    # show_doc signature with its parameters
                 page.screenshot(path=str(ART/'docs_viz.png'))
                 page.goto(f'{url}/index.html')
                 page.locator('article a[href="75_viz.html#show-batch"]').first.click()  # a name in backticks links to its entry
                 page.wait_for_url('**/75_viz.html#show-batch')
+                page.goto(f'{url}/77_browse.html')
+                assert page.locator('#tilebrowser').count() == 1 and page.locator('#cube-view').count() == 1
                 page.goto(f'{url}/benchmarks.html')
                 assert page.locator('article table').count() >= 3
             finally: b.close()
