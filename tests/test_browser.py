@@ -124,6 +124,7 @@ def test_explorer_in_jupyterlab(lab):
         ctx = p.chromium.launch_persistent_context(str(lab['work']/'profile'), executable_path=CHROMIUM, headless=True,
                                                    args=ARGS, viewport={'width': 1500, 'height': 1000})
         try:
+            for f in ART.glob('dialog_*.png'): f.unlink()
             page = ctx.new_page()
             page.set_default_timeout(30_000)
             page.goto(f"{lab['url']}/lab/tree/explore.ipynb?token={lab['token']}")
