@@ -4,7 +4,8 @@
 
 # %% ../nbs/14_chips.ipynb #03ed9137
 from __future__ import annotations
-import os, json, math, shutil, threading
+import os, json, math, shutil, threading, contextlib
+from functools import reduce
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
@@ -49,7 +50,12 @@ def _nodata_of(da):
     if nd is None: nd = da.attrs.get('_FillValue', da.attrs.get('nodata'))
     return None if nd is None else float(nd)
 
-class _Source:
+class _Pickles:
+    "Pickled (for Dask workers) without the per-thread raster handles, which are reopened, and with an absolute path."
+    def __getstate__(self): return {**self.__dict__, 'local': None, 'path': None if self.path is None else self.path.resolve()}
+    def __setstate__(self, d): self.__dict__.update(d, local=threading.local())
+
+class _Source(_Pickles):
     "Windowed reads of a raster file (one rasterio handle per thread) or of a (lazy) DataArray."
     def __init__(self, src, bands=None):
         self.local = threading.local()
@@ -92,7 +98,7 @@ def _mask_window(mask, t, r0, r1, c0, c1):
     m = m.compute(scheduler='synchronous') if hasattr(m, 'compute') else np.asarray(m)
     return m.astype(bool)
 
-class _Labels:
+class _Labels(_Pickles):
     "Windowed reads of a single-band class raster (file) or (y, x) array, checked against the source grid."
     def __init__(self, labels, S, nodata=None):
         self.local, self.path = threading.local(), None
@@ -220,10 +226,12 @@ def make_chip_store(src,                # raster path, or a (band, y, x) / (time
                     label_nodata=None,  # label value meaning "unlabelled" (default: the label raster's nodata)
                     chunk_chips=256,    # candidate chips per task = per shard = per completion marker
                     per_date=False,     # cube: one chip per (date, window) instead of (T, C, size, size) chips
-                    n_workers=None,     # threads (default: min(8, CPU count))
+                    n_workers=None,     # threads (default: min(8, CPU count)); with cluster='local': worker processes (default: min(4, CPU count))
                     progress=True,      # show a fastprogress bar
                     overwrite=False,    # delete an existing store at `dest` first
                     on_chunk=None,      # callback(k, n_kept) after each finished task
+                    cluster=None,       # None: threads here; 'local', a Dask scheduler address or Client: tasks on Dask workers
+                                        # (they write `dest` themselves: it must be on a filesystem they share)
                    ):
     "Cut `src` into `size`×`size` chips stored in `dest` (chips/, [labels/,] index.csv, store.json); resumable. Returns the `ChipStore`."
     S, dest = _Source(src, bands), Path(dest)
@@ -263,20 +271,33 @@ def make_chip_store(src,                # raster path, or a (band, y, x) / (time
     n_chunks = math.ceil(len(cands) / chunk_chips)
     todo = [k for k in range(n_chunks) if not (dest/'parts'/f'{k:05d}.csv').exists()]
     tfun = (lambda t: '') if S.times is None else (lambda t: str(S.times[0]) if t is None else str(S.times[t]))
-    job = lambda k: _do_chunk(k, k * chunk_chips, cands[k * chunk_chips:(k + 1) * chunk_chips], S, chip_shape, size, nodata,
-                              mask, L, max_nodata, fill, dest, tfun)
-    ex = ThreadPoolExecutor(n_workers or min(8, os.cpu_count() or 1))
-    try:
-        futs = [ex.submit(job, k) for k in todo]
-        it = as_completed(futs)
-        if progress and todo:
+    ctx = (S, chip_shape, size, nodata, mask, L, max_nodata, fill, dest.resolve(), tfun)
+    part = lambda k: (k, k * chunk_chips, cands[k * chunk_chips:(k + 1) * chunk_chips])
+    def collect(futs, completed):
+        it = completed(futs)
+        if progress and futs:
             from fastprogress.fastprogress import progress_bar
             it = progress_bar(it, total=len(futs), leave=False)
         for f in it:
             k, n_kept, _ = f.result()
             if on_chunk is not None: on_chunk(k, n_kept)
-    finally: ex.shutdown(wait=True, cancel_futures=True)
+    if cluster is None:
+        ex = ThreadPoolExecutor(n_workers or min(8, os.cpu_count() or 1))
+        try: collect([ex.submit(_do_chunk, *part(k), *ctx) for k in todo], as_completed)
+        finally: ex.shutdown(wait=True, cancel_futures=True)
+    elif todo:
+        from dask.distributed import as_completed as dask_completed
+        with dask_client(cluster, n_workers) as client:
+            c = client.scatter([ctx], broadcast=True, hash=False)[0]    # source, mask and labels sent once (in-memory arrays too)
+            futs = [client.submit(_on_worker, _do_chunk, *part(k), ctx=c, pure=False) for k in todo]
+            try: collect(futs, dask_completed)
+            finally: client.cancel(futs)
     return _finish(dest, cands, nodata, max_nodata)
+
+def _on_worker(f, *args, ctx=()):
+    "`f(*args, *ctx)` on a Dask worker, computing any dask array in this thread (no nested scheduling)."
+    import dask
+    with dask.config.set(scheduler='synchronous'): return f(*args, *ctx)
 
 def _finish(dest, cands, nodata, max_nodata):
     dest, parts = Path(dest), Path(dest)/'parts'
@@ -315,7 +336,7 @@ class ChipStore:
         else: raise RuntimeError(f"The chip store {self.path} is incomplete (chipping was interrupted): rerun "
                                  "make_chip_store with the same arguments to resume it, or pass partial=True.")
         self._mm = {}
-    def __getstate__(self): return {**self.__dict__, '_mm': {}}      # DataLoader workers reopen the memmaps
+    def __getstate__(self): return {**self.__dict__, '_mm': {}, 'path': self.path.resolve()}   # DataLoader / Dask workers reopen the memmaps
     @property
     def has_labels(self): return self.meta.get('label_dtype') is not None
     @property
@@ -370,12 +391,12 @@ class ChipStore:
         with atomic_path(self.path/'index.csv') as tmpf: self.index.to_csv(tmpf, index=False)
         if self.meta.get('stats'): self.meta['stats'] = None; self._save_meta()   # splits changed: stats are stale
         return self.index['split'].value_counts().to_dict()
-    def compute_stats(self, split='train', percentiles=(2, 98), bins=4096):
-        "Band statistics of the chips of `split` only (never valid/test), saved in store.json."
+    def compute_stats(self, split='train', percentiles=(2, 98), bins=4096, cluster=None):
+        "Band statistics of the chips of `split` only (never valid/test), saved in store.json; `cluster` as in `band_stats_streaming`."
         rows = np.flatnonzero((self.index['split'] == split).to_numpy())
         if not len(rows): raise ValueError(f"No chips in split {split!r} (splits: {self.index['split'].value_counts().to_dict()}); "
                                            "assign splits with set_split first.")
-        st = band_stats_streaming(self, rows, percentiles, bins=bins)
+        st = band_stats_streaming(self, rows, percentiles, bins=bins, cluster=cluster)
         self.meta['stats'] = dict(split=split, n_chips=int(len(rows)), **st)
         self._save_meta()
         return self.meta['stats']
@@ -405,12 +426,42 @@ def _per_band(x, nodata):
     if nodata is not None and not np.isnan(nodata): ok &= x != nodata
     return x, ok
 
+def _merge(a, b):
+    "Chan et al.'s parallel merge of per-band moments (rows: count, mean, M2, min, max)."
+    n, d = a[0] + b[0], b[1] - a[1]
+    t = np.where(n > 0, n, 1)
+    return np.stack([n, a[1] + d * b[0] / t, a[2] + (b[2] + d * d * a[0] * b[0] / t), np.minimum(a[3], b[3]), np.maximum(a[4], b[4])])
+
+def _no_moments(C): return np.array([[0.] * C, [0.] * C, [0.] * C, [np.inf] * C, [-np.inf] * C])
+
+def _moments(arr, ids, nodata, batch):
+    "Per-band moments (count, mean, M2, min, max) of the valid pixels of chips `ids`, batch by batch in float64."
+    acc = _no_moments(arr.shape[-3])
+    for x in _batches(arr, ids, batch):
+        x, ok = _per_band(x, nodata)
+        bm = _no_moments(len(x))
+        for b in range(len(x)):
+            v = x[b][ok[b]].astype(np.float64)
+            if v.size: m = v.mean(); bm[:, b] = v.size, m, ((v - m) ** 2).sum(), v.min(), v.max()
+        acc = _merge(acc, bm)
+    return acc
+
+def _hist(arr, ids, nodata, batch, edges):
+    "Per-band histograms over `edges` of the valid pixels of chips `ids`."
+    h = [np.zeros(len(e) - 1) for e in edges]
+    for x in _batches(arr, ids, batch):
+        x, ok = _per_band(x, nodata)
+        for b in range(len(edges)): h[b] += np.histogram(x[b][ok[b]], bins=edges[b])[0]
+    return h
+
 def band_stats_streaming(src,                    # a `ChipStore`, or an array (N, [T,] C, h, w): numpy, dask or zarr
                          idx=None,               # rows of the store's index / positions in the array (default: all)
                          percentiles=(2, 98),    # percentiles to estimate from histograms
                          nodata=None,            # value to ignore (default: the store's nodata)
                          bins=4096,              # histogram bins per band
                          batch=256,              # chips read at a time
+                         cluster=None,           # None: here; 'local', a Dask scheduler address or Client: groups of
+                                                 # 4*`batch` chips on Dask workers (a store must be on a filesystem they share)
                         )->dict:
     "Per-band count, mean, std, min, max and approximate percentiles of valid pixels, in one bounded-memory pass (+1 for percentiles)."
     if isinstance(src, ChipStore):
@@ -419,25 +470,18 @@ def band_stats_streaming(src,                    # a `ChipStore`, or an array (N
     else: arr, ids = src, (np.arange(src.shape[0]) if idx is None else np.asarray(idx))
     ids = np.sort(ids)
     C = arr.shape[-3]
-    n, mean, m2 = np.zeros(C), np.zeros(C), np.zeros(C)
-    lo, hi = np.full(C, np.inf), np.full(C, -np.inf)
-    for x in _batches(arr, ids, batch):
-        x, ok = _per_band(x, nodata)
-        for b in range(C):
-            v = x[b][ok[b]].astype(np.float64)
-            if not v.size: continue
-            nb, mb = v.size, v.mean()
-            m2b, d, tot = ((v - mb) ** 2).sum(), mb - mean[b], n[b] + v.size
-            mean[b] += d * nb / tot; m2[b] += m2b + d * d * n[b] * nb / tot; n[b] = tot      # Chan et al. merge
-            lo[b], hi[b] = min(lo[b], v.min()), max(hi[b], v.max())
-    if not n.all(): raise ValueError(f"Band(s) {list(np.flatnonzero(n == 0))} have no valid pixels in the {len(ids)} chips.")
-    integer = np.issubdtype(np.dtype(arr.dtype), np.integer)
-    edges = [np.arange(lo[b], hi[b] + 2) - 0.5 if integer and hi[b] - lo[b] + 1 <= bins
-             else np.linspace(lo[b], hi[b], bins + 1) if hi[b] > lo[b] else np.array([lo[b] - 0.5, lo[b] + 0.5]) for b in range(C)]
-    hist = [np.zeros(len(e) - 1) for e in edges]
-    for x in _batches(arr, ids, batch):
-        x, ok = _per_band(x, nodata)
-        for b in range(C): hist[b] += np.histogram(x[b][ok[b]], bins=edges[b])[0]
+    with (contextlib.nullcontext() if cluster is None else dask_client(cluster)) as client:
+        if client is None: run = lambda f, *args: [f(arr, ids, nodata, batch, *args)]       # here: one group
+        else:
+            a = client.scatter([arr], broadcast=True, hash=False)[0]    # a ChipStore sends its path, index and meta: no pixels
+            groups = [ids[i:i + 4 * batch] for i in range(0, len(ids), 4 * batch)]
+            run = lambda f, *args: client.gather([client.submit(_on_worker, f, a, g, nodata, batch, *args, pure=False) for g in groups])
+        n, mean, m2, lo, hi = reduce(_merge, run(_moments) or [_no_moments(C)])
+        if not n.all(): raise ValueError(f"Band(s) {list(np.flatnonzero(n == 0))} have no valid pixels in the {len(ids)} chips.")
+        integer = np.issubdtype(np.dtype(arr.dtype), np.integer)
+        edges = [np.arange(lo[b], hi[b] + 2) - 0.5 if integer and hi[b] - lo[b] + 1 <= bins
+                 else np.linspace(lo[b], hi[b], bins + 1) if hi[b] > lo[b] else np.array([lo[b] - 0.5, lo[b] + 0.5]) for b in range(C)]
+        hist = [sum(hs) for hs in zip(*run(_hist, edges))]
     pct, width = {}, []
     for b in range(C):
         e, h = edges[b], hist[b]

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #7ffbaab3
 from __future__ import annotations
-import os, difflib, tempfile, json, contextlib
+import os, re, difflib, tempfile, json, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['SENSORS', 'Band', 'Sensor', 'UnknownNameError', 'close_matches', 'did_you_mean', 'band_index', 'get_sensor',
            'select_bands', 'project_root', 'data_root', 'shared_data', 'resolve_path', 'atomic_path', 'atomic_write',
-           'write_json']
+           'write_json', 'dask_client']
 
 # %% ../nbs/00_core.ipynb #be607b66
 @dataclass(frozen=True)
@@ -183,3 +183,26 @@ def atomic_write(dest, data:str|bytes):
 def write_json(dest, obj):
     "Write `obj` as indented JSON to `dest`, atomically."
     return atomic_write(dest, json.dumps(obj, indent=2, default=str) + '\n')
+
+# %% ../nbs/00_core.ipynb #5eec8b3a
+def _is_address(s): return '://' in s or re.fullmatch(r'[\w.\-]+:\d+', s) is not None
+
+@contextlib.contextmanager
+def dask_client(cluster,             # 'local', a scheduler address ('tcp://host:8786') or a `dask.distributed.Client`
+                n_workers:int=None,  # worker processes of a 'local' cluster (default: min(4, CPU count))
+               ):
+    "Context manager yielding a Dask `Client` for `cluster`; a client made here is closed on exit, a given one is left open."
+    from dask.distributed import Client, LocalCluster
+    if isinstance(cluster, Client): yield cluster; return
+    if not isinstance(cluster, str) or not (cluster == 'local' or _is_address(cluster)):
+        raise ValueError(f"Unknown cluster {cluster!r}.{did_you_mean(cluster, ['local'])} Use None (no Dask), 'local' "
+                         "(a LocalCluster here), a scheduler address such as 'tcp://scheduler:8786', or a dask.distributed.Client.")
+    if cluster == 'local':
+        with LocalCluster(n_workers=n_workers or min(4, os.cpu_count() or 1), threads_per_worker=1, processes=True,
+                          dashboard_address=None) as lc, Client(lc) as client: yield client
+        return
+    try: client = Client(cluster)
+    except OSError as e:
+        raise ConnectionError(f"Cannot reach the Dask scheduler at {cluster!r}: {e}. Check the address and that the scheduler "
+                              "runs (`dask scheduler`, workers: `dask worker <address>`), or use cluster='local'.") from None
+    with client: yield client

@@ -102,6 +102,29 @@ def test_interrupted_run_resumes_and_other_parameters_are_refused(tmp_path):
     assert (out/'metrics.json').exists()
     with pytest.raises(PapermillExecutionError, match='other parameters'): run(tmp_path, **{**params, 'epochs': 5})
 
+def test_two_process_ddp_run_and_its_resume(tmp_path):
+    "processes=2: two gloo processes on the CPU train one run (DDP), and an interrupted DDP run resumes from its checkpoint."
+    out = tmp_path/'run'
+    params = dict(model='eo_cnn_small', epochs=2, bs=32, tta=False, processes=2, out_dir=str(out))
+    run(tmp_path, **params)
+    cfg = json.loads((out/'config.json').read_text())
+    ddp = cfg['ddp']
+    assert cfg['status'] == 'complete' and (ddp['processes'], ddp['backend'], ddp['batch_per_process']) == (2, 'gloo', 16)
+    assert ddp['weights_identical'] and len(ddp['ranks']) == 2 and ddp['ranks'][0]['samples'] == ddp['ranks'][1]['samples'] > 0
+    assert [l.split(',')[0] for l in (out/'history.csv').read_text().splitlines()] == ['epoch', '0', '1']
+    assert json.loads((out/'metrics.json').read_text())['valid']['n'] == 48
+    assert not (out/'ddp_final.pth').exists() and (out/'model.pth').exists()
+    import torch
+    state = torch.load(out/'last.pth', weights_only=True); state['epoch'] = 1          # as if killed after epoch 1
+    torch.save(state, out/'last.pth')
+    (out/'history.csv').write_text(''.join((out/'history.csv').read_text().splitlines(True)[:2]))
+    (out/'metrics.json').unlink()
+    nb = run(tmp_path, **params)
+    printed = ''.join(o.get('text', '') for c in nb['cells'] for o in c.get('outputs', []) if o.get('name') == 'stdout')
+    assert 'from epoch 1 of 2' in printed
+    assert [l.split(',')[0] for l in (out/'history.csv').read_text().splitlines()] == ['epoch', '0', '1']
+    assert json.loads((out/'config.json').read_text())['ddp']['weights_identical']
+
 CLOUD38 = (shared_data() or ROOT.parent/'shared'/'data')/'cloud38_landsat8'
 
 @pytest.mark.skipif(not CLOUD38.exists(), reason=f'real data {CLOUD38} not found (set EO_NB_SHARED_DATA)')
