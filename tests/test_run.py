@@ -103,9 +103,9 @@ def test_interrupted_run_resumes_and_other_parameters_are_refused(tmp_path):
     with pytest.raises(PapermillExecutionError, match='other parameters'): run(tmp_path, **{**params, 'epochs': 5})
 
 def test_two_process_ddp_run_and_its_resume(tmp_path):
-    "processes=2: two gloo processes on the CPU train one run (DDP), and an interrupted DDP run resumes from its checkpoint."
+    "processes=2: two gloo processes on the CPU train one run (DDP, keeping the best epoch), and an interrupted DDP run resumes from its checkpoint."
     out = tmp_path/'run'
-    params = dict(model='eo_cnn_small', epochs=2, bs=32, tta=False, processes=2, out_dir=str(out))
+    params = dict(model='eo_cnn_small', epochs=2, bs=32, tta=False, processes=2, keep='best', out_dir=str(out))
     run(tmp_path, **params)
     cfg = json.loads((out/'config.json').read_text())
     ddp = cfg['ddp']
