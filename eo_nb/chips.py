@@ -24,8 +24,8 @@ def _starts(n, size, stride, edge):
     if edge == 'shift':
         s = list(range(0, n - size + 1, stride))
         return s + [n - size] if s[-1] + size < n else s
-    s = [0]                                   # pad: until a chip reaches the edge
-    while s[-1] + size < n: s.append(s[-1] + stride)
+    s = [0]                                   # pad: until a chip reaches the edge or the next would start outside
+    while s[-1] + size < n and s[-1] + stride < n: s.append(s[-1] + stride)
     return s
 
 def chip_windows(height:int,      # scene height in pixels
@@ -37,7 +37,7 @@ def chip_windows(height:int,      # scene height in pixels
     "Origins (row, col) of the `size`×`size` chips of a `height`×`width` scene, row by row."
     if edge not in ('drop', 'pad', 'shift'):
         raise UnknownNameError(f"Unknown edge {edge!r}.{did_you_mean(edge, ['drop', 'pad', 'shift'])} Use 'drop', 'pad' or 'shift'.")
-    stride = int(stride or size)
+    stride = int(size if stride is None else stride)
     if size < 1 or stride < 1: raise ValueError(f"Chip size ({size}) and stride ({stride}) must be positive.")
     if size > height or size > width:
         raise ValueError(f"Chip size {size}x{size} is larger than the scene ({height}x{width} pixels): "
@@ -254,7 +254,7 @@ def make_chip_store(src,                # raster path, or a (band, y, x) / (time
     if dest.exists() and overwrite: shutil.rmtree(dest)
     meta_p = dest/'store.json'
     if meta_p.exists():
-        old = json.loads(meta_p.read_text())
+        old = _read_meta(dest, 'pass overwrite=True to make_chip_store to rebuild the store')
         if old.get('params') != json.loads(json.dumps(params, default=str)):
             raise FileExistsError(f"{dest} holds a chip store made with other parameters ({old.get('params')}); "
                                   "pass overwrite=True to replace it, or another dest.")
@@ -301,6 +301,8 @@ def _on_worker(f, *args, ctx=()):
 
 def _finish(dest, cands, nodata, max_nodata):
     dest, parts = Path(dest), Path(dest)/'parts'
+    for sub in ('chips', 'labels'):                                     # temp files of writers killed mid-shard
+        for f in (dest/sub).glob('.*.tmp'): f.unlink(missing_ok=True)
     dfs = [_read_index(p, dates=False) for p in sorted(parts.glob('*.csv'))]
     idx = pd.concat(dfs, ignore_index=True).sort_values('id', ignore_index=True)
     if not len(idx):
@@ -309,7 +311,7 @@ def _finish(dest, cands, nodata, max_nodata):
                            f"(nodata value {nodata}, NaN, or mask). Raise max_nodata, check the nodata value and mask, or "
                            "chip another scene. The partial store was removed.")
     with atomic_path(dest/'index.csv') as tmpf: idx.to_csv(tmpf, index=False)
-    meta = json.loads((dest/'store.json').read_text())
+    meta = _read_meta(dest, 'rebuild the store with make_chip_store(..., overwrite=True)')
     meta.update(complete=True, n_chips=len(idx))
     write_json(dest/'store.json', meta)
     shutil.rmtree(parts, ignore_errors=True)
@@ -321,14 +323,35 @@ def _read_index(p, dates=True):
     if dates and len(df) and (df['time'] != '').any(): df['time'] = pd.to_datetime(df['time'].where(df['time'] != ''))
     return df
 
+_REBUILD = 'rebuild the store with make_chip_store(..., overwrite=True)'
+
+def _read_meta(dest, fix=_REBUILD)->dict:
+    "store.json of the chip store `dest`; a corrupt one is named, with `fix`."
+    p = Path(dest)/'store.json'
+    try: meta = json.loads(p.read_text())
+    except ValueError as e:                                   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{p} is not valid JSON ({e}): the chip store's metadata is truncated or corrupt; {fix}.") from None
+    if not isinstance(meta, dict): raise ValueError(f"{p} holds a JSON {type(meta).__name__}, not the chip store's metadata; {fix}.")
+    return meta
+
+def _read_store_index(p)->pd.DataFrame:
+    "index.csv of a complete store; missing, unreadable or without shard/offset columns: named, with the fix."
+    if not p.exists(): raise FileNotFoundError(f"{p} is missing from the complete chip store {p.parent}: {_REBUILD}.")
+    try: df = _read_index(p)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValueError(f"{p} cannot be read as a chip index ({e}): it is truncated or corrupt; {_REBUILD}.") from None
+    miss = [c for c in ('shard', 'offset') if c not in df.columns]
+    if miss: raise ValueError(f"{p} lacks the columns {miss}: it is not a chip index, or is truncated; {_REBUILD}.")
+    return df
+
 class ChipStore:
     "A chip store folder: `.index` (DataFrame), `.read(rows)` -> chips, `.chips` (lazy array), `store[i]` -> sample dict."
     def __init__(self, path, partial=False):
         self.path = Path(path)
-        self.meta = json.loads((self.path/'store.json').read_text())
+        self.meta = _read_meta(self.path)
         if self.meta.get('format') != 2:
             raise ValueError(f"{self.path} is a chip store of an older eo_nb format (Zarr): rebuild it with make_chip_store(..., overwrite=True).")
-        if self.meta.get('complete'): self.index = _read_index(self.path/'index.csv')
+        if self.meta.get('complete'): self.index = _read_store_index(self.path/'index.csv')
         elif partial:
             ps = sorted((self.path/'parts').glob('*.csv'))
             self.index = pd.concat([_read_index(p) for p in ps], ignore_index=True).sort_values('id', ignore_index=True) if ps \
@@ -353,7 +376,23 @@ class ChipStore:
     def times(self): return None if self.meta.get('times') is None else pd.to_datetime(self.meta['times']).values
     def _shard(self, k, kind='chips'):
         a = self._mm.get((kind, k))
-        if a is None: a = self._mm[(kind, k)] = np.load(self.path/kind/f'{k:05d}.npy', mmap_mode='r')
+        if a is None: a = self._mm[(kind, k)] = self._open_shard(k, kind)
+        return a
+    def _open_shard(self, k, kind):
+        "The memmap of shard `k`, checked once, when first opened, against store.json and the index (a stat and a header read)."
+        p = self.path/kind/f'{k:05d}.npy'
+        fix = _REBUILD if self.meta.get('complete') else (f"delete its marker {self.path/'parts'/f'{k:05d}.csv'} and rerun make_chip_store "
+                                                          f"with the same arguments to redo that chunk, or {_REBUILD}")
+        try: a = np.load(p, mmap_mode='r', allow_pickle=False)
+        except FileNotFoundError: raise FileNotFoundError(f"The shard {p} of the chip store {self.path} is missing: {fix}.") from None
+        except (ValueError, OSError, EOFError) as e:         # a short file: 'mmap length is greater than file size', or a torn header
+            raise ValueError(f"The shard {p} cannot be read as a numpy array ({e}): it is truncated or corrupt; {fix}.") from None
+        shape, dt = (self.chip_shape, self.dtype) if kind == 'chips' else ((self.meta['size'],) * 2, np.dtype(self.meta['label_dtype']))
+        if not hasattr(self, '_n'): self._n = (self.index.groupby('shard')['offset'].max() + 1).to_dict()   # chips per shard
+        n = int(self._n.get(k, 0))
+        if a.ndim != len(shape) + 1 or a.shape[1:] != shape or a.dtype != dt or len(a) < n:
+            raise ValueError(f"The shard {p} holds {a.shape} {a.dtype} but store.json and the index say ({n}, "
+                             f"{', '.join(map(str, shape))}) {dt}: it is not this store's shard; {fix}.")
         return a
     def read(self, rows, kind='chips')->np.ndarray:
         "Chips (`kind='labels'`: label chips) of the index rows `rows` (positions, or a boolean mask), in that order."
@@ -498,15 +537,28 @@ def band_stats_streaming(src,                    # a `ChipStore`, or an array (N
                 max=hi.tolist(), percentiles=pct, bin_width=width)
 
 # %% ../nbs/14_chips.ipynb #cff8807b
+def _check_pcts(valid_pct, test_pct):
+    "The shares (valid, test, train), or a ValueError naming bad fractions."
+    if not (valid_pct >= 0 and test_pct >= 0 and valid_pct + test_pct <= 1 + 1e-9):     # `not`: NaN fails too
+        raise ValueError(f"valid_pct={valid_pct} and test_pct={test_pct} must be >= 0 and sum to <= 1.")
+    return valid_pct, test_pct, max(0.0, 1 - valid_pct - test_pct)
+
+def _counts(n, shares):
+    "Counts summing to `n`, each within one of `n * share` (largest remainder; ties to the earlier share)."
+    q = np.asarray(shares, float) * n
+    c = np.floor(q + 1e-9).astype(int)
+    c[np.argsort(c - q, kind='stable')[:n - c.sum()]] += 1
+    return c.tolist()
+
 def split_random(index:pd.DataFrame,   # the chip index (or anything with a length)
                  valid_pct=0.2,        # fraction of chips for validation
                  test_pct=0.0,         # fraction of chips for test
                  seed=0,               # random seed
                 )->pd.Series:
-    "Random 'train' / 'valid' / 'test' labels for the rows of `index`."
+    "Random 'train' / 'valid' / 'test' labels for the rows of `index`, each count within one chip of its share."
     n = len(index)
-    if valid_pct < 0 or test_pct < 0 or valid_pct + test_pct > 1: raise ValueError(f"valid_pct={valid_pct} and test_pct={test_pct} must be >= 0 and sum to <= 1.")
-    perm, nv, nt = np.random.default_rng(seed).permutation(n), round(valid_pct * n), round(test_pct * n)
+    nv, nt, _ = _counts(n, _check_pcts(valid_pct, test_pct))
+    perm = np.random.default_rng(seed).permutation(n)
     lab = np.full(n, 'train', dtype=object); lab[perm[:nv]] = 'valid'; lab[perm[nv:nv + nt]] = 'test'
     return pd.Series(lab, index=index.index if isinstance(index, (pd.DataFrame, pd.Series)) else None, name='split')
 
@@ -553,7 +605,11 @@ def split_spatial_blocks(index:pd.DataFrame,  # the chip index (minx, miny, maxx
     "Labels assigning whole spatial blocks to splits, with chips closer than `buffer_m` to another split dropped ('')."
     if 'crs' in index and index['crs'].nunique() > 1:
         raise ValueError(f"Chips in several CRSs ({index['crs'].unique().tolist()}): split each CRS separately.")
+    if not 0 < block_size_m < np.inf:
+        raise ValueError(f"block_size_m={block_size_m} must be a positive distance in CRS units (metres), e.g. a few chip widths.")
     buf = block_size_m if buffer_m is None else buffer_m
+    if not 0 <= buf < np.inf: raise ValueError(f"buffer_m={buffer_m} must be a distance >= 0 in CRS units (metres).")
+    _check_pcts(valid_pct, test_pct)
     cx, cy = (index['minx'] + index['maxx']).to_numpy() / 2, (index['miny'] + index['maxy']).to_numpy() / 2
     blk = pd.Series(list(zip(np.floor((cx - cx.min()) / block_size_m).astype(int), np.floor((cy - cy.min()) / block_size_m).astype(int))))
     codes, uniq = pd.factorize(blk)
@@ -585,7 +641,7 @@ def split_spatial_blocks(index:pd.DataFrame,  # the chip index (minx, miny, maxx
 def split_temporal(index:pd.DataFrame,  # the chip index, with a `time` column
                    cutoffs,             # valid_from, or (valid_from, test_from): dates
                   )->pd.Series:
-    "'train' before the first cutoff, 'valid' from it (until the second), 'test' from the second."
+    "'train' before the first cutoff, 'valid' from it (until the second), 'test' from the second; '' for chips without a time."
     t = index['time']
     t = pd.to_datetime(t.where(t.astype(str) != '') if t.dtype == object else t)
     if t.isna().all(): raise ValueError("The index has no times (chips of a single scene, or a cube chipped with per_date=False).")
@@ -593,4 +649,5 @@ def split_temporal(index:pd.DataFrame,  # the chip index, with a `time` column
     if len(cs) not in (1, 2) or sorted(cs) != cs: raise ValueError(f"cutoffs must be one date or two increasing dates; got {cutoffs}.")
     lab = np.where(t < cs[0], 'train', 'valid').astype(object)
     if len(cs) == 2: lab[(t >= cs[1]).to_numpy()] = 'test'
+    lab[t.isna().to_numpy()] = ''                             # no time: in no split (NaT compares False: it was 'valid')
     return pd.Series(lab, index=index.index, name='split')

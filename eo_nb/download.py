@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_download.ipynb #6e7b0986
 from __future__ import annotations
-import os, re, stat, shutil, hashlib, tarfile, zipfile, tempfile, http.client, urllib.request, urllib.error
+import os, re, glob, stat, shutil, socket, hashlib, tarfile, zipfile, tempfile, http.client, urllib.request, urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from .core import data_root, UnknownNameError, close_matches
@@ -119,43 +119,94 @@ def download_url(url:str,             # http(s):// or file:// URL
 MARKER = '.eo_nb_complete'
 
 class UnsafeArchiveError(ValueError):
-    "An archive member that would land outside the extraction folder (absolute path, `..`, escaping link)."
+    "An archive member that would land outside the extraction folder (absolute path, `..`, escaping link), or a device."
 
 def _inside(root, p)->bool:
     root, p = os.path.normpath(os.path.abspath(root)), os.path.normpath(os.path.abspath(p))
     return os.path.commonpath([root, p]) == root
 
-def _check_member(root, name, archive, dest):
-    "Refuse member `name` if it is absolute or climbs out of `root` with `..`."
-    n = name.replace('\\', '/')
-    if n.startswith('/') or re.match(r'^[A-Za-z]:', n) or '..' in n.split('/') or not _inside(root, os.path.join(root, n)):
-        raise UnsafeArchiveError(f"Refusing to extract {archive}: member {name!r} would be written outside {dest} "
-                                 "(absolute path or '..'). The archive is corrupt or malicious; nothing was extracted.")
+def _absolute(n)->bool: return n.startswith('/') or bool(re.match(r'^[A-Za-z]:', n))   # POSIX, Windows drive or UNC path
 
-def _check_link(root, name, target, archive, dest, hard=False):
-    "Refuse a link member `name` whose `target` is absolute or points outside `root`."
-    base = root if hard else os.path.join(root, os.path.dirname(name))   # hard links are relative to the archive root
-    if os.path.isabs(target) or not _inside(root, os.path.join(base, target)):
-        raise UnsafeArchiveError(f"Refusing to extract {archive}: link {name!r} points to {target!r}, outside {dest}. "
-                                 "The archive is corrupt or malicious; nothing was extracted.")
+def _resolve(links, path):
+    "Archive path `path` with the archive's own symlinks `links` ({name: target}) followed, or None if it leaves the archive."
+    todo, parts, hops = path.split('/')[::-1], [], 0
+    while todo:
+        c = todo.pop()
+        if c in ('', '.'): continue
+        if c == '..':
+            if not parts: return None
+            parts.pop(); continue
+        t = links.get('/'.join(parts + [c]))
+        if t is None: parts.append(c); continue
+        hops += 1
+        if hops > 40 or _absolute(t): return None     # a link loop (as the OS's ELOOP), or an absolute target
+        todo.extend(t.split('/')[::-1])             # go on from the link's folder with its target
+    return '/'.join(parts)
+
+def _unsafe(archive, dest, what, why=''):
+    return UnsafeArchiveError(f"Refusing to extract {archive}: {what} outside {dest}{why}. The archive is corrupt or "
+                              "malicious; nothing was extracted. Get the archive again from a trusted source.")
+
+def _check_member(root, name, archive, dest, links=None):
+    "Refuse member `name` if it is absolute, climbs out of `root` with `..`, or is written through a link leading out."
+    n = name.replace('\\', '/')
+    if _absolute(n) or '..' in n.split('/') or not _inside(root, os.path.join(root, n)):
+        raise _unsafe(archive, dest, f"member {name!r} would be written", " (absolute path or '..')")
+    if links and _resolve(links, n.rstrip('/').rpartition('/')[0]) is None:
+        raise _unsafe(archive, dest, f"member {name!r} would be written", " through a link in the archive")
+
+def _check_link(name, target, archive, dest, hard=False, links=None):
+    "Refuse a link member `name` whose `target` is absolute or leads outside `root` (also through other links)."
+    t, n = target.replace('\\', '/'), name.replace('\\', '/').rstrip('/')
+    full = t if hard else f"{n.rpartition('/')[0]}/{t}"     # hard links are relative to the archive root
+    if _absolute(t) or _resolve(links or {}, full) is None:  # `..` past the top, or through other links
+        raise _unsafe(archive, dest, f"link {name!r} points to {target!r}", " (directly, through the archive's other links or round a loop)")
+
+def _norm(n)->str: return '/'.join(c for c in n.replace('\\', '/').split('/') if c not in ('', '.'))
 
 def _extract_zip(archive, root, dest):
     with zipfile.ZipFile(archive) as z:
-        for info in z.infolist():
-            _check_member(root, info.filename, archive, dest)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                _check_link(root, info.filename, z.read(info).decode('utf-8', 'replace'), archive, dest)
-        z.extractall(root)
+        infos = z.infolist()
+        syms = {i.filename: z.read(i).decode('utf-8', 'replace') for i in infos if stat.S_ISLNK(i.external_attr >> 16)}
+        links = {_norm(n): t.replace('\\', '/') for n, t in syms.items()}
+        for i in infos:
+            _check_member(root, i.filename, archive, dest, links)
+            if i.filename in syms: _check_link(i.filename, syms[i.filename], archive, dest, links=links)
+        z.extractall(root)   # zipfile writes symlink entries as small files holding the target, never as links
 
 def _extract_tar(archive, root, dest):
     with tarfile.open(archive) as t:
-        members = t.getmembers()
+        members, files = t.getmembers(), set()
+        links = {_norm(m.name): m.linkname.replace('\\', '/') for m in members if m.issym()}
         for m in members:
-            _check_member(root, m.name, archive, dest)
-            if m.issym() or m.islnk(): _check_link(root, m.name, m.linkname, archive, dest, hard=m.islnk())
+            _check_member(root, m.name, archive, dest, links)
+            if m.issym() or m.islnk():
+                _check_link(m.name, m.linkname, archive, dest, hard=m.islnk(), links=links)
+                if m.name.replace('\\', '/').rstrip('/').rpartition('/')[2] in ('', '.'):   # `.`, `b/.`: a folder, not a link
+                    raise UnsafeArchiveError(f"Refusing to extract {archive}: link {m.name!r} would replace a folder (or {dest} "
+                                             "itself); nothing was extracted.")
+                if m.islnk() and _norm(m.linkname) not in files:   # tar would copy the target, or recurse for ever
+                    raise UnsafeArchiveError(f"Refusing to extract {archive}: hard link {m.name!r} points to "
+                                             f"{m.linkname!r}, not a file stored before it; nothing was extracted.")
             elif not (m.isfile() or m.isdir()):
-                raise UnsafeArchiveError(f"Refusing to extract {archive}: member {m.name!r} is a device or fifo.")
-        t.extractall(root, members=members, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+                raise UnsafeArchiveError(f"Refusing to extract {archive}: member {m.name!r} is a device or fifo, which "
+                                         "a data archive never holds; nothing was extracted.")
+            if m.isfile() or m.islnk(): files.add(_norm(m.name))
+        try: t.extractall(root, members=members, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+        except getattr(tarfile, 'FilterError', ()) as e:   # Python's own check, a second line of defence
+            raise _unsafe(archive, dest, 'a member would land', f' ({e})') from None
+
+def _tmp_prefix(dest)->str: return f'.{dest.name}.{socket.gethostname()}-{os.getpid()}.'
+
+def _clean_stale(dest):
+    "Remove temp folders of extractions into `dest` by processes of this host that died (e.g. killed) before finishing."
+    pat, host = re.compile(rf'^\.{re.escape(dest.name)}\.(.*)-(\d+)\.[^.]+\.extracting$'), socket.gethostname()
+    for p in dest.parent.glob(f'.{glob.escape(dest.name)}.*.extracting'):
+        m = pat.match(p.name)
+        if not m or m[1] != host or int(m[2]) == os.getpid(): continue
+        try: os.kill(int(m[2]), 0)
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)   # its process is gone
+        except OSError: pass                                               # alive (another user's)
 
 def extract_archive(archive, # a .zip, .tar, .tar.gz/.tgz, .tar.bz2 or .tar.xz file (recognised by content)
                     dest,    # folder to create; its contents are the archive's members
@@ -169,7 +220,8 @@ def extract_archive(archive, # a .zip, .tar, .tar.gz/.tgz, .tar.bz2 or .tar.xz f
         else: raise FileExistsError(f"{dest} exists but has no {MARKER} marker, so it is not a complete extraction "
                                     f"of {archive.name}. Move or delete it and run again.")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.extracting', dir=dest.parent))
+    _clean_stale(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(dest), suffix='.extracting', dir=dest.parent))
     try:
         if zipfile.is_zipfile(archive): _extract_zip(archive, tmp, dest)
         elif tarfile.is_tarfile(archive): _extract_tar(archive, tmp, dest)

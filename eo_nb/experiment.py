@@ -28,7 +28,8 @@ RUN_TASKS = ['classification', 'segmentation', 'pixel_series', 'multilabel', 'ti
 
 def _out_dir(out_dir, data, model, seed):
     if out_dir: return resolve_path(out_dir, must_exist=False) if not Path(out_dir).is_absolute() else Path(out_dir)
-    if os.environ.get('IN_TEST'): return Path(tempfile.mkdtemp(prefix='eo_nb_run_'))/'run'   # under nbdev_test: runs/ stays clean
+    if os.environ.get('IN_TEST'):     # under nbdev_test: runs/ stays clean, and no folder is made until a run writes one
+        return Path(tempfile.gettempdir())/f"eo_nb_run_{os.getpid()}_{time.time_ns()}"/'run'
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     return (project_root() or Path.cwd())/'runs'/f"{_slug(Path(str(data)).name)}-{_slug(model)}-s{seed}-{stamp}"
 
@@ -50,6 +51,10 @@ def segmentation_source(path)->tuple[str, list, list|None, int]:
     raise ValueError(f"{path} is not segmentation data: use a chip store with label chips (eo_nb.chips.make_chip_store(..., labels=...)) "
                      "or a 38-Cloud folder (train_red/, train_green/, train_blue/, train_nir/, train_gt/).")
 
+def _check_chip_size(cs, hw, what):
+    "A chip_size larger than the patches it is cut from, refused with the largest that fits."
+    _need(cs <= min(hw), f"Parameter chip_size={cs} is larger than {what} ({hw[0]}x{hw[1]} pixels): use a chip_size of at most {min(hw)}.")
+
 def _check_segmentation(model, data, bands, other)->dict:
     _need(model not in ('rf',), f"model={model!r} is a per-tile baseline; segmentation needs a network encoder, e.g. 'eo_cnn' or 'resnet18'.")
     data_dir = resolve_data(data)
@@ -57,6 +62,8 @@ def _check_segmentation(model, data, bands, other)->dict:
     if bands == 'all' and kind == 'cloud38': names = [b for b in ('red', 'green', 'blue', 'nir') if b in names] or names
     band_idx = select_bands(names, bands)
     _need(kind != 'chips' or bands == 'all', f"bands={bands!r}: a chip store is read with all its bands {names}; use bands='all'.")
+    gt = next((data_dir/'train_gt').glob('*.TIF'), None) if kind == 'cloud38' else None
+    if gt is not None: _check_chip_size(other['chip_size'], (raster_meta(gt)['height'], raster_meta(gt)['width']), f"the 38-Cloud patches of {data_dir}")
     return dict(data_dir=data_dir, classes=classes, n_tiles=n, band_names=[names[i] for i in band_idx], seg_kind=kind)
 
 def _shared_or_path(data, what):
@@ -73,6 +80,9 @@ def _check_timeseries(model, data, bands, other)->dict:
           f"{path} is not an EOPatch with a land-cover mask: expected data/ (e.g. NDVI.npy), mask/ and mask_timeless/LULC.npy.")
     names = sorted(f.stem for f in (path/'data').glob('*.npy'))
     band_idx = select_bands(names, 'NDVI' if bands == 'all' and 'NDVI' in names else bands)
+    try: hw = np.load(path/'mask_timeless'/'LULC.npy', mmap_mode='r', allow_pickle=False).shape[:2]   # the header only
+    except (OSError, ValueError): hw = None                           # unreadable here: read_eopatch names the file later
+    if hw: _check_chip_size(other['chip_size'], hw, f"the EOPatch {path}")
     return dict(data_dir=path, classes=None, n_tiles=1, band_names=[names[i] for i in band_idx], out_name=path.name)
 
 def _check_multilabel(model, data, bands, other)->dict:
@@ -130,6 +140,10 @@ def task_dataloaders(p, device=None):
     return segmentation_dataloaders(cloud38_segmentation(p.data_dir, size=p.chip_size, bands=p.band_names), valid_pct=p.valid_pct, seed=p.seed,
                                     bs=p.bs, aug=aug, crop=crop, device=device)
 
+def _is_num(v):
+    "A real number: int or float (numpy's too), not a bool (True is an int to Python, not a learning rate)."
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
 def check_params(model:str, data:str, test_data:str='', bands:str='all', epochs:int=10, lr:float=3e-3, bs:int=32,
                  seed:int=42, valid_pct:float=0.2, out_dir:str='', pretrained:str='', **other)->SimpleNamespace:
     "Validate run parameters; returns them with `data_dir`, `test_dir`, `band_names` and `out_dir` resolved."
@@ -137,13 +151,23 @@ def check_params(model:str, data:str, test_data:str='', bands:str='all', epochs:
         _need(isinstance(v, int) and not isinstance(v, bool), f"Parameter {name}={v!r} must be an integer.")
     _need(epochs >= 1, f"Parameter epochs={epochs} must be at least 1.")
     _need(bs >= 1, f"Parameter bs={bs} must be at least 1.")
-    _need(isinstance(lr, (int, float)) and 0 < lr < 10, f"Parameter lr={lr!r} must be a positive number such as 3e-3.")
-    _need(isinstance(valid_pct, (int, float)) and 0 < valid_pct < 1, f"Parameter valid_pct={valid_pct!r} must be between 0 and 1, e.g. 0.2.")
+    _need(0 <= seed < 2**32, f"Parameter seed={seed} must be in [0, 2**32) (numpy, torch and scikit-learn seeds), e.g. 42.")
+    _need(_is_num(lr) and 0 < lr < 10, f"Parameter lr={lr!r} must be a positive number such as 3e-3.")
+    _need(_is_num(valid_pct) and 0 < valid_pct < 1, f"Parameter valid_pct={valid_pct!r} must be between 0 and 1, e.g. 0.2.")
     crop = other.get('crop', 1.)
-    _need(isinstance(crop, (int, float)) and 0 < crop <= 1, f"Parameter crop={crop!r} must be in (0, 1], e.g. 0.5 (1: whole tiles).")
+    _need(_is_num(crop) and 0 < crop <= 1, f"Parameter crop={crop!r} must be in (0, 1], e.g. 0.5 (1: whole tiles).")
+    wd, ls = other.get('wd', 0.05), other.get('label_smoothing', 0.1)
+    _need(_is_num(wd) and 0 <= wd < np.inf, f"Parameter wd={wd!r} (weight decay) must be a number >= 0, e.g. 0.05 (0: none).")
+    _need(_is_num(ls) and 0 <= ls < 1, f"Parameter label_smoothing={ls!r} must be a number in [0, 1), e.g. 0.1 (0: none).")
+    for k in ('aug', 'tta', 'resume'):
+        v = other.get(k, True)
+        _need(isinstance(v, (bool, np.bool_)), f"Parameter {k}={v!r} must be True or False (a boolean, not {type(v).__name__}): "
+                                               f"papermill's -p {k} False passes one, and so does {k}: false in a sweep file.")
     _need(other.get('keep', 'last') in ('last', 'best'), f"Parameter keep={other.get('keep')!r} must be 'last' or 'best'.")
     mixup = other.get('mixup', 0.)
-    _need(isinstance(mixup, (int, float)) and (mixup >= 0 or mixup == -1), f"Parameter mixup={mixup!r} must be >= 0 (0: off), or -1 (the task's default).")
+    _need(_is_num(mixup) and (mixup >= 0 or mixup == -1), f"Parameter mixup={mixup!r} must be >= 0 (0: off), or -1 (the task's default).")
+    _need(isinstance(data, (str, Path)) and str(data).strip(), f"Parameter data={data!r} is empty: give a dataset name (e.g. 'sample', "
+                                                               "'eurosat_ms_subset', 'cloud38_landsat8') or a data folder.")
     procs = other.get('processes', 1)
     _need(isinstance(procs, int) and not isinstance(procs, bool) and procs >= 1, f"Parameter processes={procs!r} must be a positive integer (1: one process).")
     _need(procs == 1 or bs % procs == 0, f"bs={bs} is the global batch of {procs} processes and must divide over them: use a multiple of {procs}.")

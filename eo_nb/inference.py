@@ -11,6 +11,7 @@ from rasterio.windows import Window
 from .core import *
 from .chips import chip_windows
 from .learner import load_run_model, dihedral, undo_dihedral, _band_key
+from .io import RasterReadError, _open, _gdal_reason
 
 # %% auto #0
 __all__ = ['blend_weights', 'predict_scene']
@@ -42,6 +43,24 @@ def _predict(net, x, tta):
         ks = range(8) if x.shape[-1] == x.shape[-2] else (0, 4)
         return torch.stack([undo_dihedral(net(dihedral(x, k)).float().softmax(1), k) for k in ks]).mean(0)
 
+def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def _check_args(tile, overlap, bs, nodata):
+    "Window and batch arguments, checked before the model or the scene is touched."
+    if not (_is_int(tile) and _is_int(overlap) and tile >= 1 and 0 <= overlap < tile):
+        raise ValueError(f"tile={tile!r} and overlap={overlap!r}: windows need integers tile >= 1 and 0 <= overlap < tile "
+                         "(e.g. tile=256, overlap=64).")
+    if not (_is_int(bs) and bs >= 1): raise ValueError(f"bs={bs!r} must be an integer >= 1 (windows per forward pass, e.g. 8).")
+    if nodata is not None and not (isinstance(nodata, (int, float, np.number)) and not isinstance(nodata, (bool, np.bool_))):
+        raise ValueError(f"nodata={nodata!r} must be a number (the scene's nodata value) or None (the file's).")
+
+def _read_rows(ds, src, idx, r, t, W):
+    "Scene rows [r, r+t) of bands `idx` as float32; a file that cannot be decoded is named, with the fix."
+    try: return ds.read(idx, window=Window(0, r, W, t)).astype(np.float32)
+    except rasterio.errors.RasterioError as e:
+        raise RasterReadError(f"Cannot decode rows {r}-{r + t} of {src} ({_gdal_reason(e)}). The scene is corrupt or truncated: "
+                              "re-download or regenerate it; nothing was written.") from None
+
 def predict_scene(model,              # a model file from `save_run_model` (task 'segmentation'), or (net, meta)
                   src,                # the scene: a GeoTIFF / COG path
                   dest,               # output COG of classes; probabilities go to `<dest stem>_probs.tif`
@@ -58,6 +77,7 @@ def predict_scene(model,              # a model file from `save_run_model` (task
     "Class (and probability) COGs of `src` predicted by a segmentation model, window by window; returns `dest`."
     from fastai.torch_core import default_device
     from rasterio.shutil import copy as rio_copy
+    _check_args(tile, overlap, bs, nodata)
     net, meta = load_run_model(model) if isinstance(model, (str, Path)) else model
     if meta.get('task') != 'segmentation':
         raise ValueError(f"{model} is a {meta.get('task', 'classification')} model: a per-pixel map needs a segmentation model "
@@ -67,7 +87,7 @@ def predict_scene(model,              # a model file from `save_run_model` (task
     net = net.to(device).eval()
     classes, n = list(meta['classes']), len(meta['classes'])
     mean, std = np.asarray(meta['mean'], np.float32), np.asarray(meta['std'], np.float32)
-    with rasterio.open(src) as ds:
+    with _open(src) as ds:                                  # missing, corrupt or absurd headers: named, with the fix
         names = list(bands) if bands is not None else list(ds.descriptions)
         if bands is not None and len(names) != ds.count:
             raise ValueError(f"bands={names} names {len(names)} bands but {src} has {ds.count}.")
@@ -78,10 +98,10 @@ def predict_scene(model,              # a model file from `save_run_model` (task
         idx = _match_bands(names, meta['bands'], str(src))
         H, W, nd = ds.height, ds.width, (ds.nodata if nodata is None else nodata)
         t = min(tile, H, W)
-        stride = max(1, t - overlap)
-        wins = chip_windows(H, W, t, stride, edge='shift')
+        ov = overlap if t == tile else min(overlap, t // 2)    # a window shrunk to the scene overlaps by at most half
+        wins = chip_windows(H, W, t, t - ov, edge='shift')
         rows = sorted({r for r, _ in wins})
-        wgt = torch.from_numpy(blend_weights(t, t, min(overlap, t // 2))).to(device)
+        wgt = torch.from_numpy(blend_weights(t, t, min(ov, t // 2))).to(device)
         acc = torch.zeros((n, t, W), device=device); wsum = torch.zeros((t, W), device=device)
         bad_buf = np.zeros((t, W), bool)
         out_prof = dict(driver='GTiff', height=H, width=W, crs=ds.crs, transform=ds.transform, tiled=True,
@@ -115,7 +135,7 @@ def predict_scene(model,              # a model file from `save_run_model` (task
                     for r in it:
                         flush(r)
                         cols = [c for rr, c in wins if rr == r]
-                        block = ds.read([i + 1 for i in idx], window=Window(0, r, W, t)).astype(np.float32)   # (C, t, W)
+                        block = _read_rows(ds, src, [i + 1 for i in idx], r, t, W)   # (C, t, W) float32
                         bad = np.isnan(block).any(0)
                         if nd is not None and not np.isnan(nd): bad |= (block == np.float32(nd)).any(0)
                         block = np.where(bad[None], mean[:, None, None], block)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_learner.ipynb #039991f1
 from __future__ import annotations
-import sys, platform, subprocess, datetime, tempfile, importlib.metadata as md
+import sys, random, platform, subprocess, datetime, tempfile, importlib.metadata as md
 from pathlib import Path
 import numpy as np, torch
 from fastai.learner import Learner, save_model
@@ -49,13 +49,13 @@ class AtomicSaveModelCallback(SaveModelCallback):
 
 # %% ../nbs/50_learner.ipynb #d943cca6
 class EOCSVLogger(CSVLogger):
-    "fastai's `CSVLogger`, that appends to an existing history without repeating its header."
+    "fastai's `CSVLogger`, that appends to an existing history without repeating its header; a new history's header is written at once, whole."
     def before_fit(self):
         if hasattr(self, 'gather_preds'): return   # a `get_preds` pass, not training
-        if self.append and (self.path/self.fname).exists() and (self.path/self.fname).stat().st_size:
-            self.file = (self.path/self.fname).open('a')
-            self.old_logger, self.learn.logger = self.logger, self._write_line
-        else: super().before_fit()
+        p = self.path/self.fname
+        if not (self.append and p.exists() and p.stat().st_size): atomic_write(p, ','.join(self.recorder.metric_names) + '\n')
+        self.file = p.open('a')                    # each epoch's line is flushed and synced as it is written
+        self.old_logger, self.learn.logger = self.logger, self._write_line
     def _write_line(self, log):
         if not _skipped(self): super()._write_line(log)
 
@@ -63,22 +63,60 @@ def _plain(d:dict)->dict:
     "`d` with numpy scalars turned into Python numbers, so `torch.load(weights_only=True)` accepts it."
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in dict(d).items()}
 
+def _ints(t)->tuple: return tuple(int(v) for v in t.tolist())
+
+def _py_state(r)->dict:
+    "The state of a `random.Random` (or the `random` module) as a tensor and plain numbers."
+    ver, keys, gauss = r.getstate()
+    return dict(version=ver, keys=torch.tensor(keys, dtype=torch.int64), gauss=gauss)
+
+def _rng_state(learn)->dict:
+    "Every random state the next epoch of `learn` draws from, as tensors and plain numbers (`weights_only` loads them)."
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    return dict(python=_py_state(random), numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
+                                                     gauss=float(gauss)),
+                torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                dls=[_py_state(dl.rng) if isinstance(getattr(dl, 'rng', None), random.Random) else None for dl in learn.dls.loaders])
+
+def _set_rng_state(learn, st:dict):
+    "Restore the random states saved by `_rng_state`."
+    py = lambda d: (d['version'], _ints(d['keys']), d['gauss'])
+    random.setstate(py(st['python']))
+    n = st['numpy']
+    np.random.set_state(('MT19937', n['keys'].cpu().numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    torch.set_rng_state(st['torch'].cpu())
+    if st['cuda'] and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in st['cuda']])
+    for dl, d in zip(learn.dls.loaders, st['dls']):
+        if d is not None and isinstance(getattr(dl, 'rng', None), random.Random): dl.rng.setstate(py(d))
+
 class EpochCheckpoint(Callback):
-    "Save weights, optimiser state, epoch and best value to `last.pth` after each epoch, atomically."
-    order = TrackerCallback.order + 1
+    "Save weights, optimiser state, epoch, best value, random states and smoothed loss to `last.pth` after each epoch, atomically."
+    order = TrackerCallback.order + 4         # after every tracker (best.pth is order + 1, early stopping + 3): their best of this epoch
     def __init__(self, fname='last'): self.fname = fname
-    def after_fit(self): self.learn.start_epoch = 0
+    def before_fit(self):
+        "A resumed fit goes on with the smoothed training loss and iteration count of the checkpoint (fastai resets them)."
+        if hasattr(self, 'gather_preds'): return                           # `get_preds` fires before_fit and after_fit too
+        r, self.learn.resumed_state = getattr(self.learn, 'resumed_state', None), None
+        if not r or not getattr(self.learn, 'start_epoch', 0): return
+        rec = getattr(self.learn, 'recorder', None)
+        if r.get('smooth') and rec is not None: rec.smooth_loss.val, rec.smooth_loss.count = torch.tensor(r['smooth']['val'], device=self.dls.device), r['smooth']['count']
+        if r.get('train_iter') is not None: self.learn.train_iter = r['train_iter']
+    def after_fit(self):
+        if not hasattr(self, 'gather_preds'): self.learn.start_epoch = 0
     def after_epoch(self):
         if _skipped(self) or hasattr(self, 'gather_preds'): return    # `get_preds` fires after_epoch too: not an epoch
         opt = self.learn.opt.state_dict()
         tracker = [cb for cb in self.learn.cbs if isinstance(cb, TrackerCallback)]
+        sl = getattr(getattr(self.learn, 'recorder', None), 'smooth_loss', None)
         state = dict(model=get_model(self.learn.model).state_dict(), epoch=self.epoch + 1, n_epoch=self.n_epoch,
                      opt=dict(state=[_plain(st) for st in opt['state']], hypers=[_plain(h) for h in opt['hypers']]),
-                     best=float(tracker[0].best) if tracker else None)
+                     best=float(tracker[0].best) if tracker else None, rng=_rng_state(self.learn), train_iter=self.learn.train_iter,
+                     smooth=dict(val=float(sl.val), count=int(sl.count)) if sl is not None else None)
         with atomic_path(self.learn.path/self.learn.model_dir/f'{self.fname}.pth') as tmp: torch.save(state, tmp)
 
 def load_checkpoint(learn, path)->int:
-    "Load `last.pth` written by `EpochCheckpoint` into `learn`; returns the epoch to start from."
+    "Load `last.pth` written by `EpochCheckpoint` into `learn` (weights, optimiser, best value, random states); returns the epoch to start from."
     from fastcore.foundation import L
     state = torch.load(path, map_location=learn.dls.device, weights_only=True)
     learn.model.load_state_dict(state['model'])
@@ -86,6 +124,8 @@ def load_checkpoint(learn, path)->int:
     learn.opt.load_state_dict(dict(state=state['opt']['state'], hypers=L(state['opt']['hypers'])))
     for cb in learn.cbs:
         if isinstance(cb, TrackerCallback) and state.get('best') is not None: cb.best, cb.reset_on_fit = state['best'], False
+    if state.get('rng') is not None: _set_rng_state(learn, state['rng'])   # older checkpoints have none
+    learn.resumed_state = dict(smooth=state.get('smooth'), train_iter=state.get('train_iter'))   # for `EpochCheckpoint.before_fit`
     return int(state['epoch'])
 
 # %% ../nbs/50_learner.ipynb #74453f15
@@ -143,6 +183,8 @@ def eo_learner(dls,                          # DataLoaders from `eo_dataloaders`
     if loss is None: loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
     last = out_dir/'last.pth'
     resuming = resume and last.exists()
+    if resume:   # what a killed writer left half-written (atomic_path's hidden `.NAME.*.tmp`) was never output: remove it
+        for t in out_dir.glob('.*.tmp'): t.unlink(missing_ok=True)
     learn = Learner(dls, net, loss_func=loss, metrics=metrics, wd=wd, path=out_dir, model_dir='.',
                     cbs=[EOCSVLogger('history.csv', append=resuming), EpochCheckpoint('last'),
                          AtomicSaveModelCallback(monitor=monitor, fname='best', load_best=keep == 'best')])

@@ -1,5 +1,5 @@
 "Tests for eo_nb.download against a local HTTP server on 127.0.0.1 (no internet needed)."
-import contextlib, dataclasses, hashlib, http.server, io, os, random, socket, tarfile, threading, zipfile
+import contextlib, dataclasses, hashlib, http.server, io, os, random, signal, socket, subprocess, sys, tarfile, threading, time, zipfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +9,8 @@ from eo_nb.download import (MARKER, REMOTE_DATASETS, ChecksumError, DownloadErro
                             download_dataset, download_url, extract_archive, file_hash, get_remote_dataset)
 
 TIF = 'ds/images/remote_sensing/otherDatasets/sentinel_2/tif'
+ROOT = Path(__file__).resolve().parents[1]
+case = pytest.mark.case
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -24,16 +26,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if start else 200)
         if start: self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
         self.send_header('Content-Length', str(len(data) - start)); self.end_headers()
-        self.wfile.write(data[start:])
+        body, rate, step = data[start:srv.cut], srv.rate, 1 << 16   # `cut`: the connection drops after that many bytes
+        try:
+            if not rate: return self.wfile.write(body)
+            for i in range(0, len(body), step): self.wfile.write(body[i:i + step]); time.sleep(step / rate)
+        except (BrokenPipeError, ConnectionResetError): pass    # the client was killed
 
     def log_message(self, *args): pass
 
 
 @contextlib.contextmanager
-def serve(files, honour_range=True):
-    "Serve `files` ({'/path': bytes}) on 127.0.0.1; yields (server, base_url); always shut down."
+def serve(files, honour_range=True, rate=None):
+    "Serve `files` ({'/path': bytes}) on 127.0.0.1, at most `rate` bytes/s; yields (server, base_url); always shut down."
     srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-    srv.files, srv.requests, srv.honour_range = files, [], honour_range
+    srv.files, srv.requests, srv.honour_range, srv.rate, srv.cut = files, [], honour_range, rate, None
     th = threading.Thread(target=srv.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
     th.start()
     try: yield srv, f'http://127.0.0.1:{srv.server_address[1]}'
@@ -89,6 +95,7 @@ def test_existing_file_with_right_checksum_needs_no_network(tmp_path):
     assert download_url(f'http://127.0.0.1:{closed_port()}/a.zip', dest, md5=ZIP_MD5, progress=False) == dest
 
 
+@case(component='download', kind='fault', guarantee='a file at dest whose checksum is wrong is downloaded again, never trusted')
 def test_existing_file_with_wrong_checksum_is_replaced(server, tmp_path):
     _, base = server
     dest = tmp_path/'a.zip'; dest.write_bytes(b'old version')
@@ -96,6 +103,7 @@ def test_existing_file_with_wrong_checksum_is_replaced(server, tmp_path):
     assert dest.read_bytes() == ZIP
 
 
+@case(component='download', kind='fault', guarantee='a kept .part is continued with a Range request and gives the exact file')
 def test_resume_with_range(server, tmp_path):
     srv, base = server
     dest, half = tmp_path/'a.zip', len(ZIP) // 2
@@ -105,6 +113,7 @@ def test_resume_with_range(server, tmp_path):
     assert dest.read_bytes() == ZIP and os.listdir(tmp_path) == ['a.zip']
 
 
+@case(component='download', kind='fault', guarantee='a server that ignores Range (200) makes the download start over, not append')
 def test_resume_when_server_ignores_range(tmp_path):
     dest, half = tmp_path/'a.zip', len(ZIP) // 2
     Path(f'{dest}.part').write_bytes(b'x' * half)
@@ -114,6 +123,7 @@ def test_resume_when_server_ignores_range(tmp_path):
     assert dest.read_bytes() == ZIP
 
 
+@case(component='download', kind='fault', guarantee='a stale .part that spoils the checksum is discarded and the file downloaded once from scratch')
 def test_resumed_file_with_bad_checksum_restarts_once(server, tmp_path):
     srv, base = server
     dest, half = tmp_path/'a.zip', len(ZIP) // 2
@@ -123,6 +133,7 @@ def test_resumed_file_with_bad_checksum_restarts_once(server, tmp_path):
     assert dest.read_bytes() == ZIP
 
 
+@case(component='download', kind='fault', guarantee='a .part longer than the file (HTTP 416) is discarded and the download starts over')
 def test_part_longer_than_file_restarts(server, tmp_path):
     srv, base = server
     dest = tmp_path/'a.zip'
@@ -139,6 +150,7 @@ def test_no_resume_discards_part(server, tmp_path):
     assert srv.requests == [('/a.zip', None)] and dest.read_bytes() == ZIP
 
 
+@case(component='download', kind='trust', guarantee='a checksum mismatch raises ChecksumError naming both digests and leaves neither dest nor .part')
 def test_wrong_md5_raises_and_cleans_up(server, tmp_path):
     _, base = server
     dest = tmp_path/'a.zip'
@@ -149,6 +161,7 @@ def test_wrong_md5_raises_and_cleans_up(server, tmp_path):
     assert not dest.exists() and not Path(f'{dest}.part').exists()
 
 
+@case(component='download', kind='fault', guarantee='an unreachable server gives a DownloadError naming the URL, the dest and the md5 to fetch by hand')
 def test_unreachable_url_says_offline(tmp_path):
     url, dest = f'http://127.0.0.1:{closed_port()}/a.zip', tmp_path/'a.zip'
     with pytest.raises(DownloadError) as ei:
@@ -187,6 +200,7 @@ def test_extract_tar_gz(tmp_path):
     assert (extract_archive(tmp_path/'c.tar', tmp_path/'o2')/'tif'/'Forest'/'f.tif').read_bytes() == b'x'
 
 
+@case(component='archives', kind='trust', guarantee="zip members with '..' or absolute paths are refused before anything is written")
 @pytest.mark.parametrize('name', ['../evil.txt', 'a/../../evil.txt', '/tmp/evil.txt'])
 def test_zip_slip_refused(tmp_path, name):
     (tmp_path/'slip.zip').write_bytes(make_zip({'ok.txt': b'ok', name: b'evil'}))
@@ -196,6 +210,7 @@ def test_zip_slip_refused(tmp_path, name):
     assert not (tmp_path.parent/'evil.txt').exists()
 
 
+@case(component='archives', kind='trust', guarantee='tar symlinks pointing outside are refused before anything is written')
 @pytest.mark.parametrize('target', ['../../etc', '/etc'])
 def test_tar_symlink_outside_refused(tmp_path, target):
     with tarfile.open(tmp_path/'link.tar', 'w') as t:
@@ -205,6 +220,7 @@ def test_tar_symlink_outside_refused(tmp_path, target):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['link.tar']
 
 
+@case(component='archives', kind='fault', guarantee='a truncated archive is refused with a hint to download it again; nothing is left behind')
 def test_not_an_archive(tmp_path):
     (tmp_path/'a.zip').write_bytes(ZIP[:200])   # truncated
     with pytest.raises(ValueError, match='neither a zip nor a tar'):
@@ -212,6 +228,7 @@ def test_not_an_archive(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a.zip']
 
 
+@case(component='archives', kind='fault', guarantee='a folder without the completion marker is never taken as a finished extraction nor overwritten')
 def test_existing_dest_without_marker(tmp_path):
     (tmp_path/'a.zip').write_bytes(ZIP)
     (tmp_path/'out').mkdir(); (tmp_path/'out'/'x').write_text('mine')
@@ -259,3 +276,146 @@ def test_unknown_dataset():
     with pytest.raises(UnknownNameError) as ei: download_dataset('eurosat-ms')
     assert "Did you mean 'eurosat_ms'" in str(ei.value) and 'eurosat_rgb' in str(ei.value)
     with pytest.raises(KeyError): get_remote_dataset('nope')
+
+
+# ---------------------------------------------------------------- corruption and truncation
+@case(component='download', kind='trust', guarantee='a corrupted transfer raises ChecksumError and leaves nothing at dest; the next call with the good file recovers')
+def test_corrupted_download_then_recovers(server, tmp_path):
+    srv, base = server
+    dest, bad = tmp_path/'a.zip', bytearray(ZIP)
+    bad[len(bad) // 2] ^= 0xFF                                # one flipped byte in transit
+    srv.files['/a.zip'] = bytes(bad)
+    with pytest.raises(ChecksumError, match=ZIP_MD5):
+        download_url(f'{base}/a.zip', dest, md5=ZIP_MD5, progress=False, timeout=5)
+    assert os.listdir(tmp_path) == []                         # neither dest nor .part
+    srv.files['/a.zip'] = ZIP
+    assert download_url(f'{base}/a.zip', dest, md5=ZIP_MD5, progress=False, timeout=5).read_bytes() == ZIP
+    assert os.listdir(tmp_path) == ['a.zip']
+
+
+@case(component='download', kind='trust', guarantee='a server that keeps serving a corrupted file fails after one fresh retry, deleting the bad bytes')
+def test_resumed_and_fresh_download_both_corrupt(server, tmp_path):
+    srv, base = server
+    dest, half = tmp_path/'a.zip', len(ZIP) // 2
+    Path(f'{dest}.part').write_bytes(ZIP[:half])
+    srv.files['/a.zip'] = ZIP[:-1] + bytes([ZIP[-1] ^ 1])
+    with pytest.raises(ChecksumError, match='was deleted'):
+        download_url(f'{base}/a.zip', dest, md5=ZIP_MD5, progress=False, timeout=5)
+    assert [r for _, r in srv.requests] == [f'bytes={half}-', None] and os.listdir(tmp_path) == []
+
+
+@case(component='download', kind='fault', guarantee='a connection that drops mid-file keeps the bytes in .part (dest absent); the next call resumes to the exact file')
+def test_dropped_connection_resumes(server, tmp_path):
+    srv, base = server
+    dest, srv.cut = tmp_path/'a.zip', 5000
+    with pytest.raises(DownloadError, match='run again to resume'):
+        download_url(f'{base}/a.zip', dest, md5=ZIP_MD5, progress=False, timeout=5)
+    assert not dest.exists() and Path(f'{dest}.part').read_bytes() == ZIP[:5000]
+    srv.cut = None
+    download_url(f'{base}/a.zip', dest, md5=ZIP_MD5, progress=False, timeout=5)
+    assert srv.requests[-1] == ('/a.zip', 'bytes=5000-') and dest.read_bytes() == ZIP and os.listdir(tmp_path) == ['a.zip']
+
+
+@case(component='download', kind='fault', guarantee='a corrupted archive in the download cache is downloaded again before extraction')
+def test_download_dataset_replaces_corrupt_cached_archive(server, tmp_path, monkeypatch):
+    srv, base = server
+    monkeypatch.setitem(REMOTE_DATASETS, 'eurosat_ms', dataclasses.replace(REMOTE_DATASETS['eurosat_ms'], md5=ZIP_MD5))
+    (tmp_path/'downloads').mkdir(); (tmp_path/'downloads'/'EuroSATallBands.zip').write_bytes(ZIP[:len(ZIP) // 3])
+    folder = download_dataset('eurosat_ms', root=tmp_path, url=f'{base}/EuroSATallBands.zip', progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == ['Forest', 'River'] and len(srv.requests) == 1
+    assert (tmp_path/'downloads'/'EuroSATallBands.zip').read_bytes() == ZIP
+
+
+# ---------------------------------------------------------------- kill -9
+BIG = random.Random(1).randbytes(8 << 20)
+BIG_MD5 = hashlib.md5(BIG).hexdigest()
+RATE = 4 << 20                                                # bytes/s: the whole file takes 2 s
+GET = ("import sys; from eo_nb.download import download_url as d; "
+       "d(sys.argv[1], sys.argv[2], md5=sys.argv[3], progress=False, timeout=10)")
+GET_DS = ("import sys, dataclasses; from eo_nb import download as d; s = d.REMOTE_DATASETS['eurosat_ms']; "
+          "d.REMOTE_DATASETS['eurosat_ms'] = dataclasses.replace(s, md5=sys.argv[3]); "
+          "d.download_dataset('eurosat_ms', root=sys.argv[2], url=sys.argv[1], progress=False)")
+
+
+def _wait(cond, what, timeout=20):
+    "Poll `cond` every 2 ms until it holds; fail after `timeout` s."
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end: pytest.fail(f'timed out after {timeout} s waiting for {what}')
+        time.sleep(0.002)
+
+
+@contextlib.contextmanager
+def _child(code, *args):
+    "A Python process running `code` with `args`; always SIGKILLed and reaped on exit."
+    proc = subprocess.Popen([sys.executable, '-c', code, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try: yield proc
+    finally:
+        if proc.poll() is None: proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+
+
+def _kill(proc, delay):
+    time.sleep(delay)
+    assert proc.poll() is None, f'the process ended before the kill: {proc.stderr.read().decode()[-2000:]}'
+    proc.send_signal(signal.SIGKILL); proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@case(component='download', kind='fault', guarantee='kill -9 at 3 random moments of a download never leaves a partial dest (only a prefix in .part); '
+      'resuming with Range gives a byte-identical file with the right md5')
+def test_download_survives_kill9(tmp_path):
+    rng, dest, part, sizes = random.Random(7), tmp_path/'big.bin', tmp_path/'big.bin.part', [0]
+    with serve({'/big.bin': BIG}, rate=RATE) as (srv, base):
+        for i in range(3):
+            with _child(GET, f'{base}/big.bin', dest, BIG_MD5) as proc:
+                _wait(lambda: len(srv.requests) > i or proc.poll() is not None, 'the download to start')
+                _kill(proc, rng.uniform(0.3, 0.55))           # at most 3 x 2.2 MB of the 8 MB: always mid-file
+            assert srv.requests[i] == ('/big.bin', f'bytes={sizes[-1]}-' if sizes[-1] else None)   # resumed where the last stopped
+            got = part.read_bytes()
+            assert not dest.exists() and os.listdir(tmp_path) == ['big.bin.part']
+            assert len(got) >= sizes[-1] and len(got) < len(BIG) and BIG.startswith(got)   # a prefix, never garbage
+            sizes.append(len(got))
+        assert sizes[-1] > 0
+        download_url(f'{base}/big.bin', dest, md5=BIG_MD5, progress=False, timeout=10)   # uninterrupted
+        assert srv.requests[3:] == [('/big.bin', f'bytes={sizes[-1]}-')]
+    assert dest.read_bytes() == BIG and file_hash(dest) == BIG_MD5 and os.listdir(tmp_path) == ['big.bin']
+
+
+def _tree(d:Path)->dict:
+    "{relative path: md5} of every file under `d`."
+    return {str(p.relative_to(d)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(d.rglob('*')) if p.is_file()}
+
+
+@case(component='download', kind='fault', guarantee='kill -9 during a dataset download and twice during its extraction never leaves a dataset folder '
+      'that looks complete; the next call finishes with the same files as an uninterrupted run and removes the dead temp folders')
+def test_download_dataset_survives_kill9(tmp_path, monkeypatch):
+    r = random.Random(11)
+    big = make_zip({f'{TIF}/C{i % 10}/f{i}.tif': r.randbytes(3000) for i in range(4000)})   # 12 MB, ~0.5 s to extract
+    md5, root, ref = hashlib.md5(big).hexdigest(), tmp_path/'root', tmp_path/'ref'
+    monkeypatch.setitem(REMOTE_DATASETS, 'eurosat_ms', dataclasses.replace(REMOTE_DATASETS['eurosat_ms'], md5=md5))
+    dest, rng = root/'eurosat_ms', random.Random(5)
+    tmps = lambda: sorted(root.glob('.eurosat_ms.*.extracting'))
+    with serve({'/e.zip': big}, rate=8 << 20) as (srv, base):
+        url = f'{base}/e.zip'
+        with _child(GET_DS, url, root, md5) as proc:          # 1: during the download
+            _wait(lambda: srv.requests or proc.poll() is not None, 'the download to start')
+            _kill(proc, rng.uniform(0.2, 0.6))
+        assert not dest.exists() and os.listdir(root/'downloads') == ['EuroSATallBands.zip.part']
+        for i in range(2):                                    # 2, 3: during the extraction
+            with _child(GET_DS, url, root, md5) as proc:
+                _wait(lambda: any(f'-{proc.pid}.' in t.name for t in tmps()) or proc.poll() is not None, 'the extraction to start')
+                _kill(proc, rng.uniform(0.02, 0.2))
+            assert not dest.exists()                          # never a dataset folder without its marker
+            left = tmps()                                     # half-done, hidden, unmarked; the one of the earlier kill removed
+            assert [f'-{proc.pid}.' in t.name for t in left] == [True] and not (left[0]/MARKER).exists()
+            assert (root/'downloads'/'EuroSATallBands.zip').read_bytes() == big
+        n = len(srv.requests)
+        folder = download_dataset('eurosat_ms', root=root, url=url, progress=False)
+        assert len(srv.requests) == n                         # the verified archive is reused
+        srv.rate = None
+        assert download_dataset('eurosat_ms', root=ref, url=url, progress=False) == ref/'eurosat_ms'/TIF   # uninterrupted
+    assert folder == dest/TIF and (dest/MARKER).exists()
+    assert sorted(os.listdir(root)) == sorted(os.listdir(ref)) == ['downloads', 'eurosat_ms']   # dead temp folders removed
+    assert _tree(dest) == _tree(ref/'eurosat_ms') and len(_tree(dest)) == 4001
