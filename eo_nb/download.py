@@ -158,6 +158,7 @@ def _check_member(root, name, archive, dest, links=None):
 def _check_link(name, target, archive, dest, hard=False, links=None):
     "Refuse a link member `name` whose `target` is absolute or leads outside `root` (also through other links)."
     t, n = target.replace('\\', '/'), name.replace('\\', '/').rstrip('/')
+    if not t: raise UnsafeArchiveError(f"Refusing to extract {archive}: link {name!r} has an empty target; nothing was extracted.")
     full = t if hard else f"{n.rpartition('/')[0]}/{t}"     # hard links are relative to the archive root
     if _absolute(t) or _resolve(links or {}, full) is None:  # `..` past the top, or through other links
         raise _unsafe(archive, dest, f"link {name!r} points to {target!r}", " (directly, through the archive's other links or round a loop)")
@@ -195,6 +196,8 @@ def _extract_tar(archive, root, dest):
         try: t.extractall(root, members=members, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
         except getattr(tarfile, 'FilterError', ()) as e:   # Python's own check, a second line of defence
             raise _unsafe(archive, dest, 'a member would land', f' ({e})') from None
+        except RecursionError:                              # tarfile chasing links that lead back to themselves
+            raise UnsafeArchiveError(f"Refusing to extract {archive}: its links lead back to themselves; nothing was extracted.") from None
 
 def _tmp_prefix(dest)->str: return f'.{dest.name}.{socket.gethostname()}-{os.getpid()}.'
 

@@ -115,13 +115,44 @@ class EpochCheckpoint(Callback):
                      smooth=dict(val=float(sl.val), count=int(sl.count)) if sl is not None else None)
         with atomic_path(self.learn.path/self.learn.model_dir/f'{self.fname}.pth') as tmp: torch.save(state, tmp)
 
+def _why(e:Exception)->str: return ((str(e).strip().splitlines() or [''])[0][:160]) or type(e).__name__
+
+def _read_weights(path, what:str, map_location='cpu', fix:str='')->dict:
+    "`load_weights(path)`; an empty, truncated or non-PyTorch file is refused in a `ValueError` naming it, what it holds and `fix`."
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"The {what} {path} does not exist. {fix}".strip())
+    with open(p, 'rb') as f: head = f.read(8)
+    if not head.startswith((b'PK', b'\x80')):      # torch.save writes a zip archive (before torch 1.6: a pickle)
+        raise ValueError(f"The {what} {path} is {'empty' if not head else f'not a PyTorch file (it begins {head!r})'}: "
+                         f"it was not written by torch.save. {fix}".strip())
+    try: return load_weights(p, what, map_location)
+    except (UnsafeFileError, OSError): raise
+    except Exception as e:
+        raise ValueError(f"The {what} {path} is truncated or corrupt ({p.stat().st_size:,} bytes; torch: {_why(e)}). {fix}".strip()) from None
+
+def _mismatch(own:dict, sd)->str:
+    "How the state dict `sd` differs from a network's `own`: how many tensors fit in name and shape, and the first that does not."
+    if not isinstance(sd, dict): return f'the file holds no state dict but a {type(sd).__name__}'
+    shape = lambda v: tuple(getattr(v, 'shape', ()))
+    fit = [k for k in own if k in sd and shape(own[k]) == shape(sd[k])]
+    bad = next((k for k in own if k not in fit), None)
+    eg = '' if bad is None else f", e.g. {bad!r} is {shape(own[bad])} here but {shape(sd[bad])} in the file" if bad in sd else f", e.g. {bad!r} is not in the file"
+    extra = sum(k not in own for k in sd)
+    return f"{len(fit)} of the network's {len(own)} tensors match the file in name and shape{eg}" + (f"; {extra} tensors of the file have no counterpart" if extra else '')
+
 def load_checkpoint(learn, path)->int:
     "Load `last.pth` written by `EpochCheckpoint` into `learn` (weights, optimiser, best value, random states); returns the epoch to start from."
     from fastcore.foundation import L
-    state = torch.load(path, map_location=learn.dls.device, weights_only=True)
-    learn.model.load_state_dict(state['model'])
+    fix = f"Delete {path} to start the run over, or pass resume=False (run.ipynb: -p resume False)."
+    state = _read_weights(path, 'checkpoint', learn.dls.device, f"It cannot be resumed from: {fix}")
+    sd = state.get('model') if isinstance(state, dict) else state
+    try: learn.model.load_state_dict(sd)
+    except Exception:
+        raise ValueError(f"The checkpoint {path} does not fit this run's model ({_mismatch(learn.model.state_dict(), sd)}): it was written by "
+                         f"another model or is damaged. {fix}") from None
     if learn.opt is None: learn.create_opt()
-    learn.opt.load_state_dict(dict(state=state['opt']['state'], hypers=L(state['opt']['hypers'])))
+    try: learn.opt.load_state_dict(dict(state=state['opt']['state'], hypers=L(state['opt']['hypers']))); int(state['epoch'])
+    except Exception as e: raise ValueError(f"The checkpoint {path} is damaged: its optimiser state or epoch does not load ({_why(e)}). {fix}") from None
     for cb in learn.cbs:
         if isinstance(cb, TrackerCallback) and state.get('best') is not None: cb.best, cb.reset_on_fit = state['best'], False
     if state.get('rng') is not None: _set_rng_state(learn, state['rng'])   # older checkpoints have none
@@ -250,20 +281,27 @@ def save_run_model(learn, path)->Path:
 
 def load_run_model(path)->tuple[torch.nn.Module, dict]:
     "The model saved by `save_run_model` (in eval mode), and its metadata (classes, bands, mean, std)."
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    fix = "Save it again with save_run_model (run.ipynb writes model.pth in its run folder), or copy it again if it came from elsewhere."
+    state = _read_weights(path, 'model file', 'cpu', fix)
     if not isinstance(state, dict) or state.get('format') != 'eo_nb.model/1':
         raise ValueError(f"{path} is not an eo_nb model file (saved by `save_run_model`).")
-    n_in, n_out = len(state['bands']) + len(state.get('indices', [])), len(state['classes'])
-    if state.get('task') == 'segmentation':
-        net = create_segmentation_model(state['arch'], n_in, n_out, img_size=state.get('size') or 64, **state['model_kwargs'])
-    else: net = create_model(state['arch'], n_in, n_out, **state['model_kwargs'])
-    net.load_state_dict(state['model'])
+    if miss := [k for k in ('arch', 'model', 'bands', 'classes') if k not in state]: raise ValueError(f"The model file {path} lacks {miss}: it is damaged. {fix}")
+    n_in, n_out, mk = len(state['bands']) + len(state.get('indices', [])), len(state['classes']), state.get('model_kwargs') or {}
+    try:
+        if state.get('task') == 'segmentation': net = create_segmentation_model(state['arch'], n_in, n_out, img_size=state.get('size') or 64, **mk)
+        else: net = create_model(state['arch'], n_in, n_out, **mk)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"The model file {path} names arch={state['arch']!r} with model_kwargs={mk}, which cannot be built here: {e}") from None
+    try: net.load_state_dict(state['model'])
+    except Exception:
+        raise ValueError(f"The model file {path} says arch={state['arch']!r}, but its weights are not that architecture's "
+                         f"({_mismatch(net.state_dict(), state['model'])}): it is damaged or its metadata was edited. {fix}") from None
     return net.eval(), {k: v for k, v in state.items() if k != 'model'}
 
 # %% ../nbs/50_learner.ipynb #601bb133
 def is_model_file(path)->bool:
     "True when `path` is an eo_nb model file (from `save_run_model`)."
-    try: state = torch.load(resolve_path(path, 'pretrained weights'), map_location='cpu', weights_only=True)
+    try: state = _read_weights(resolve_path(path, 'pretrained weights'), 'weights file')
     except Exception: return False
     return isinstance(state, dict) and state.get('format') == 'eo_nb.model/1'
 
@@ -282,7 +320,8 @@ def load_pretrained(net:torch.nn.Module, path, bands:list,
                     ckpt_bands=None,   # for files that do not name their bands (timm, TorchGeo): the bands, in order
                    )->dict:
     "Load the weights file `path` into `net` (reading `bands`), first layer mapped by band name; returns what was done."
-    state = torch.load(resolve_path(path, 'pretrained weights'), map_location='cpu', weights_only=True)
+    state = _read_weights(resolve_path(path, 'pretrained weights'), 'pretrained weights file', 'cpu',
+                          "Download or copy it again; it must be a state dict saved with torch.save (or a model.pth of eo_nb).")
     if isinstance(state, dict) and state.get('format') == 'eo_nb.model/1':
         sd, old_bands = dict(state['model']), list(state['bands']) + list(state.get('indices', []))
     else:
@@ -303,11 +342,11 @@ def load_pretrained(net:torch.nn.Module, path, bands:list,
     for j, b in enumerate(bands):
         if _band_key(b) in pos: new[:, j] = w[:, pos[_band_key(b)]]
     sd[first] = new
-    unknown = [k for k in sd if k not in own]
-    if len(unknown) > len(sd) // 2:
-        raise ValueError(f"{path} ({state.get('arch')}) does not fit this network ({type(net).__name__}): "
-                         f"{len(unknown)} of its {len(sd)} weights have no counterpart, e.g. {unknown[:3]}.")
     fit = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    head, sd_head = [list(d)[-1].rsplit('.', 1)[0] + '.' for d in (own, sd)]   # the last layer (classifier / segmentation head): new classes, or none in the file
+    if [k for k in own if k not in fit and not k.startswith(head)] or [k for k in sd if k not in own and not k.startswith(sd_head)]:
+        raise ValueError(f"{path} ({state.get('arch')}) does not fit this network ({type(net).__name__}): {_mismatch(own, sd)}. Only the first "
+                         "layer (for other bands) and the head (for other classes) are adapted: use a checkpoint of the same architecture.")
     net.load_state_dict(fit, strict=False)
     return dict(first_layer=first, from_checkpoint=common, new_bands=[b for b in bands if _band_key(b) not in pos],
                 loaded=len(fit), reinitialised=sorted(k for k in own if k not in fit))

@@ -126,7 +126,9 @@ def create_model(name:str,              # an eo_nb model ('eo_cnn', 'rf', ...) o
     import timm
     kw = dict(in_chans=n_in, num_classes=n_out, **kwargs)
     if pretrained and not isinstance(pretrained, bool):
-        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(resolve_path(pretrained, 'pretrained weights'))), **kw)
+        f = resolve_path(pretrained, 'pretrained weights')
+        load_weights(f, 'pretrained weights file')          # tensors only, or a clear refusal, before timm reads it
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(f)), **kw)
     try: return timm.create_model(name, pretrained=bool(pretrained), **kw)
     except Exception as e:
         if not pretrained: raise

@@ -4,7 +4,7 @@
 
 # %% ../nbs/85_sweep.ipynb #cd7cdfaf
 from __future__ import annotations
-import hashlib, itertools, json, os, re, subprocess, sys, time
+import hashlib, itertools, json, math, os, re, subprocess, sys, time
 from pathlib import Path
 from .core import *
 
@@ -34,8 +34,16 @@ def run_params(nb=None)->dict:
 # %% ../nbs/85_sweep.ipynb #f2993530
 _TYPES = {'int': (int,), 'float': (int, float), 'bool': (bool,), 'str': (str,)}
 
+_RANGES = {   # run.ipynb's value ranges, as `eo_nb.experiment.check_params` enforces them in each run: name -> (test, what is allowed)
+    'epochs': (lambda v: v >= 1, 'at least 1'), 'bs': (lambda v: v >= 1, 'at least 1'), 'processes': (lambda v: v >= 1, 'at least 1'),
+    'seed': (lambda v: 0 <= v < 2**32, 'in [0, 2**32), e.g. 42'), 'lr': (lambda v: 0 < v < 10, 'a positive number such as 3e-3'),
+    'valid_pct': (lambda v: 0 < v < 1, 'between 0 and 1, e.g. 0.2'), 'crop': (lambda v: 0 < v <= 1, 'in (0, 1], e.g. 0.5 (1: whole tiles)'),
+    'wd': (lambda v: 0 <= v < math.inf, 'a number >= 0, e.g. 0.05 (0: none)'), 'label_smoothing': (lambda v: 0 <= v < 1, 'in [0, 1), e.g. 0.1'),
+    'mixup': (lambda v: v >= 0 or v == -1, ">= 0 (0: off), or -1 (the task's default)"), 'chip_size': (lambda v: v >= 16, 'at least 16 (pixels)'),
+    'keep': (lambda v: v in ('last', 'best'), "'last' or 'best'")}
+
 class SweepError(ValueError):
-    "A sweep file that cannot run: unknown parameter, wrong type, empty grid."
+    "A sweep file that cannot run: unknown parameter, wrong type or range, empty or oversized grid."
 
 def _check_value(k, v, P, where):
     t = P[k]['type']
@@ -45,13 +53,17 @@ def _check_value(k, v, P, where):
     if not isinstance(v, ok):
         raise SweepError(f"{where}: {k}={v!r} is a {type(v).__name__} but run.ipynb's {k} is a {t} "
                          f"(default {P[k]['default']!r}; {P[k]['help']}).")
+    test, allowed = _RANGES.get(k, (None, ''))
+    if test and not test(v): raise SweepError(f"{where}: {k}={v!r} is out of range: run.ipynb's {k} must be {allowed} (every run would fail on it).")
     return v
 
 def _read_spec(src)->tuple[dict, str]:
     if isinstance(src, dict): return dict(src), 'the sweep'
     p = Path(src)
     if not p.exists(): raise FileNotFoundError(f"Sweep file {p} not found.")
-    text = p.read_text()
+    try: text = p.read_text(encoding='utf-8')
+    except UnicodeDecodeError as e:
+        raise SweepError(f"{p} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}): save it as UTF-8 YAML or TOML.") from None
     if p.suffix.lower() == '.toml':
         import tomllib
         try: spec = tomllib.loads(text)
@@ -74,6 +86,7 @@ def _run_id(params:dict, varying)->str:
 def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid', 'fixed', 'runs', 'name'
                nb=None,              # the experiment notebook (default: nbs/run.ipynb)
                out_root='runs',      # sweeps are written to out_root/<name>
+               max_runs:int=10_000,  # refuse sweeps of more runs (None: no limit)
               )->dict:
     "The checked sweep: its folder and the list of runs (id, params, out_dir), before anything runs."
     spec, where = _read_spec(src)
@@ -81,6 +94,9 @@ def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid'
     if bad: raise SweepError(f"{where}: unknown keys {bad}; a sweep has 'name', 'fixed', 'grid', 'runs' (and 'notebook').")
     nb = Path(nb or spec.get('notebook') or run_notebook())
     P = run_params(nb)
+    for part, t, what in [('fixed', dict, 'a mapping of parameter: value'), ('grid', dict, 'a mapping of parameter: list of values'),
+                          ('runs', list, 'a list of mappings of parameter: value, one per run')]:
+        if not isinstance(spec.get(part) or t(), t): raise SweepError(f"{where}: {part} must be {what}; got {str(spec[part])[:100]!r}.")
     fixed, grid, extra = dict(spec.get('fixed') or {}), dict(spec.get('grid') or {}), list(spec.get('runs') or [])
     for part, d in [('fixed', fixed), ('grid', grid)] + [(f'runs[{i}]', r) for i, r in enumerate(extra)]:
         if not isinstance(d, dict): raise SweepError(f"{where}: {part} must be a mapping of parameter: value.")
@@ -90,6 +106,12 @@ def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid'
                                                   f"Parameters: {', '.join(P)}.")
     for k, vs in grid.items():
         if not isinstance(vs, list) or not vs: raise SweepError(f"{where}: grid.{k} must be a non-empty list of values; got {vs!r}.")
+    n = (math.prod(len(vs) for vs in grid.values()) if grid else 0) + len(extra)
+    if max_runs and n > max_runs:
+        raise SweepError(f"{where}: {n:,} runs ({' x '.join(f'{len(vs)} {k}' for k, vs in grid.items())}{f' + {len(extra)} runs' if extra else ''}) "
+                         f"are more than max_runs={max_runs:,}. Cut a list or move a parameter to 'fixed'; to run them all anyway, pass "
+                         "max_runs=None (eo_nb sweep --max-runs 0).")
+    for k, vs in grid.items():
         for v in vs: _check_value(k, v, P, f"{where}: grid.{k}")
     for k, v in fixed.items(): _check_value(k, v, P, f"{where}: fixed.{k}")
     for i, r in enumerate(extra):
@@ -202,12 +224,13 @@ def run_sweep(src,                     # a sweep file, a dict, or the result of 
               timeout:float=None,      # seconds per run
               progress:bool=True,
               cluster=None,            # None: local processes; 'local': a Dask LocalCluster of `workers`; or a Dask scheduler address / Client
+              max_runs:int=10_000,     # refuse sweeps of more runs (None: no limit)
              )->'pd.DataFrame':
     "Run every run of the sweep that is not complete, `workers` at a time (here, or on a Dask cluster); a table of each run's status."
     import pandas as pd
     from concurrent.futures import ThreadPoolExecutor, as_completed
     check_cluster(cluster)
-    sw = src if isinstance(src, dict) and 'runs' in src and 'root' in src else load_sweep(src, out_root=out_root)
+    sw = src if isinstance(src, dict) and 'runs' in src and 'root' in src else load_sweep(src, out_root=out_root, max_runs=max_runs)
     root = Path(sw['root'])
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -376,6 +399,7 @@ def main(argv=None):
     s.add_argument('--cluster', default=None, help="'local' (a Dask LocalCluster of --workers processes) or a Dask scheduler address")
     s.add_argument('--timeout', type=float, default=None, help='seconds per run')
     s.add_argument('--check', action='store_true', help='check the file and list the runs, run nothing')
+    s.add_argument('--max-runs', type=int, default=10_000, help='refuse sweeps of more runs (0: no limit)')
     l = sub.add_parser('leaderboard', help='rank the runs under a folder')
     l.add_argument('folder'); l.add_argument('--metric', default=None)
     l.add_argument('--format', default='markdown', choices=['markdown', 'csv', 'html'])
@@ -383,7 +407,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         if a.cmd == 'sweep':
-            sw = load_sweep(a.file, out_root=a.out)
+            sw = load_sweep(a.file, out_root=a.out, max_runs=a.max_runs or None)
             if a.check:
                 for r in sw['runs']: print(f"{run_status(r['out_dir']):11s} {r['id']}")
                 return 0

@@ -505,12 +505,9 @@ def sweep_file(tmp_path, text, suffix='.yaml'):
     ('grid:\n  bs: [16.5]\n', 'bs=16.5 is a float'), ('fixed:\n  out_dir: x\n', 'sets out_dir, which the sweep chooses'),
     ('runs: [1, 2]\n', r'runs\[0\] must be a mapping'),
     (('grid = [', '.toml'), 'is not valid TOML'),
-    pytest.param('grid: [1, 2]\n', 'grid must be a mapping', marks=pytest.mark.xfail(strict=True, reason="needs fix in 85_sweep: load_sweep "
-                 "calls dict(spec['grid']) before checking it is a mapping (TypeError: cannot convert dictionary update sequence)")),
-    pytest.param(b'\xff\xfe\x00garbage', 'not .*UTF-8|not valid YAML', marks=pytest.mark.xfail(strict=True, reason="needs fix in 85_sweep: "
-                 "_read_spec's read_text raises a bare UnicodeDecodeError that does not name the file")),
-    pytest.param('fixed:\n  epochs: -3\n', 'epochs=-3', marks=pytest.mark.xfail(strict=True, reason="needs fix in 85_sweep: values are only "
-                 "type-checked; range errors (epochs=-3, bs=0, lr<=0) surface in every run instead of at load_sweep (run check_params' value checks)")),
+    ('grid: [1, 2]\n', 'grid must be a mapping'),
+    (b'\xff\xfe\x00garbage', 'not .*UTF-8|not valid YAML'),
+    ('fixed:\n  epochs: -3\n', 'epochs=-3'),
 ])
 def test_bad_sweep_file(tmp_path, run_ipynb_params, text, msg):
     from eo_nb.sweep import load_sweep, SweepError
@@ -527,8 +524,6 @@ def test_sweep_name_cannot_escape(tmp_path, run_ipynb_params):
     assert all(Path(r['out_dir']).resolve().parent == root for r in sw['runs'])
 
 @case('sweep files', 'an absurd grid (10^5 runs) is refused at once with the run count, not expanded')
-@pytest.mark.xfail(strict=True, reason="needs fix in 85_sweep: load_sweep should count the grid (product of list lengths) before "
-                   "expanding it and refuse more than a limit (e.g. 10,000 runs) with a SweepError; today 1.2 million runs take 77 s to list")
 def test_absurd_sweep_grid(tmp_path, run_ipynb_params):
     from eo_nb.sweep import load_sweep, SweepError
     p = sweep_file(tmp_path, f"grid:\n  seed: {list(range(1000))}\n  lr: {[round(0.001 * i, 3) for i in range(1, 101)]}\n")
@@ -558,9 +553,6 @@ def test_not_an_eo_nb_model(tmp_path):
         load_pretrained(create_model('eo_cnn_small', 2, 2), tmp_path/'raw.pth', ['VV', 'VH'])
 
 @case('checkpoints', 'a truncated, non-PyTorch or wrong-architecture model file names the file and what it holds')
-@pytest.mark.xfail(strict=True, reason="needs fix in 50_learner: load_run_model / load_pretrained / is_model_file should wrap torch.load "
-                   "(RuntimeError 'PytorchStreamReader failed', UnpicklingError, KeyError on a text file) and load_state_dict (size mismatch "
-                   "for another 'arch') in an error naming the file, its arch and the fix")
 @pytest.mark.parametrize('damage', ['truncated', 'text', 'wrong arch'])
 def test_damaged_model_file(tmp_path, damage):
     import torch
@@ -572,8 +564,6 @@ def test_damaged_model_file(tmp_path, damage):
     with pytest.raises((ValueError, OSError), match=rf"{f}"): load_run_model(f)
 
 @case('checkpoints', 'pretrained weights of another architecture are refused, not silently half-loaded')
-@pytest.mark.xfail(strict=True, reason="needs fix in 50_learner: load_pretrained keeps only same-shape weights and silently reinitialises "
-                   "the rest (eo_cnn_small into eo_cnn: 10 of 77 tensors loaded); refuse when most weights do not fit, naming both archs")
 def test_pretrained_wrong_architecture(tmp_path):
     from eo_nb.models import create_model
     from eo_nb.learner import load_pretrained
@@ -586,8 +576,6 @@ def sample_dls():
     return eo_dataloaders('sample', bs=16, progress=False, device='cpu')
 
 @case('checkpoints', 'resuming from a truncated or wrong-architecture last.pth names the file and how to start over')
-@pytest.mark.xfail(strict=True, reason="needs fix in 50_learner: load_checkpoint should wrap torch.load / load_state_dict errors in one "
-                   "naming last.pth and the fix (delete it, or resume=False); today a bare RuntimeError from torch")
 @pytest.mark.parametrize('damage', ['truncated', 'wrong arch'])
 def test_damaged_checkpoint_on_resume(tmp_path, sample_dls, damage):
     import torch

@@ -405,8 +405,10 @@ def test_download_dataset_survives_kill9(tmp_path, monkeypatch):
         assert not dest.exists() and os.listdir(root/'downloads') == ['EuroSATallBands.zip.part']
         for i in range(2):                                    # 2, 3: during the extraction
             with _child(GET_DS, url, root, md5) as proc:
-                _wait(lambda: any(f'-{proc.pid}.' in t.name for t in tmps()) or proc.poll() is not None, 'the extraction to start')
-                _kill(proc, rng.uniform(0.02, 0.2))
+                k = rng.randint(50, 2000)                     # kill once k of the 4000 files are out: surely mid-extraction
+                _wait(lambda: any(f'-{proc.pid}.' in t.name and sum(1 for _ in t.rglob('*.tif')) >= k for t in tmps())
+                      or proc.poll() is not None, f'{k} files extracted')
+                _kill(proc, 0)
             assert not dest.exists()                          # never a dataset folder without its marker
             left = tmps()                                     # half-done, hidden, unmarked; the one of the earlier kill removed
             assert [f'-{proc.pid}.' in t.name for t in left] == [True] and not (left[0]/MARKER).exists()
