@@ -153,11 +153,15 @@ def _notebook_error(nb_path)->dict:
     return {}
 
 def _papermill(argv):
-    "What `execute_run`'s process runs: papermill on `notebook out params_yaml cwd`, the kernel stopped at once after the last cell."
+    "What `execute_run`'s process runs: papermill on `notebook out params_yaml cwd [timeout]`, the kernel stopped at once after the last cell."
     sys.modules.setdefault('rfc3987_syntax', None)    # jsonschema's optional IRI grammar: 0.7 s of import that notebooks never use
-    import yaml, papermill as pm
-    nb, out, params, cwd = argv
-    pm.execute_notebook(nb, out, parameters=yaml.safe_load(params), cwd=cwd, progress_bar=False, shutdown_kernel='immediate')
+    import yaml, signal, papermill as pm
+    nb, out, params, cwd, *limit = argv
+    if limit and float(limit[0]) > 0:                 # stop here, so that papermill shuts its kernel down (no orphan)
+        def _stop(*_): raise TimeoutError(f"the run took longer than {limit[0]} s")
+        signal.signal(signal.SIGALRM, _stop); signal.setitimer(signal.ITIMER_REAL, float(limit[0]))
+    try: pm.execute_notebook(nb, out, parameters=yaml.safe_load(params), cwd=cwd, progress_bar=False, shutdown_kernel='immediate')
+    except TimeoutError as e: print(f"eo_nb: {e}", file=sys.stderr); sys.exit(124)
 
 def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs']`
                 notebook,                 # the experiment notebook
@@ -173,11 +177,12 @@ def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs'
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     if threads: env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), EO_NB_THREADS=str(threads))
     cmd = [sys.executable, '-c', 'import sys; from eo_nb.sweep import _papermill; _papermill(sys.argv[1:])',
-           str(notebook), str(out/'run.ipynb'), yaml.safe_dump(params), str(Path(notebook).parent)]
+           str(notebook), str(out/'run.ipynb'), yaml.safe_dump(params), str(Path(notebook).parent), str(timeout or 0)]
     t0 = time.time()
     with open(out/'papermill.log', 'w') as log:
-        try: rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout).returncode
-        except subprocess.TimeoutExpired: rc = 'timeout'
+        try: rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout and timeout + 60).returncode
+        except subprocess.TimeoutExpired: rc = 'timeout'       # the runner itself did not stop in time
+    if rc == 124: rc = 'timeout'
     rec = dict(id=run['id'], seconds=round(time.time() - t0, 1), returncode=rc)
     if rc != 0:
         why = (f"killed by signal {-rc}" if isinstance(rc, int) and rc < 0 else f"stopped after {timeout} s" if rc == 'timeout'
