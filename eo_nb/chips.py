@@ -311,7 +311,7 @@ def _finish(dest, cands, nodata, max_nodata):
                            f"(nodata value {nodata}, NaN, or mask). Raise max_nodata, check the nodata value and mask, or "
                            "chip another scene. The partial store was removed.")
     with atomic_path(dest/'index.csv') as tmpf: idx.to_csv(tmpf, index=False)
-    meta = _read_meta(dest, 'rebuild the store with make_chip_store(..., overwrite=True)')
+    meta = _read_meta(dest)
     meta.update(complete=True, n_chips=len(idx))
     write_json(dest/'store.json', meta)
     shutil.rmtree(parts, ignore_errors=True)

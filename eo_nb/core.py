@@ -188,15 +188,29 @@ def write_json(dest, obj):
 class UnsafeFileError(ValueError):
     "A file that holds Python objects which loading would have to execute (eo_nb never unpickles)."
 
-def load_weights(path, what:str='weights file', map_location='cpu'):
-    "`torch.load(path, weights_only=True)`: tensors and plain values only; anything that needs unpickling arbitrary objects is refused, naming the file."
+def load_weights(path,                   # a file written by `torch.save`
+                 what:str='weights file',  # what it is, in the messages
+                 map_location='cpu',
+                 fix:str='',               # what to do about a missing, empty, non-PyTorch or truncated file, appended to the error
+                ):
+    "`torch.load(path, weights_only=True)`: tensors and plain values only (a pickled payload is an `UnsafeFileError`); a bad file is named with `fix`."
     import pickle, torch
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"The {what} {path} does not exist. {fix}".strip())
+    with open(p, 'rb') as f: head = f.read(8)
+    if not head.startswith((b'PK', b'\x80')):      # torch.save writes a zip archive (before torch 1.6: a pickle)
+        raise ValueError(f"The {what} {path} is {'empty' if not head else f'not a PyTorch file (it begins {head!r})'}: "
+                         f"it was not written by torch.save. {fix}".strip())
+    try: return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         why = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'GLOBAL' in l), str(e).splitlines()[0] if str(e) else '')
         raise UnsafeFileError(f"Refusing the {what} {path}: it holds Python objects, not only tensors, and loading it would run code "
                               f"({why[:200]}). eo_nb never unpickles. If you trust its source, load it yourself and re-save the weights "
                               "alone: torch.save(model.state_dict(), path).") from None
+    except OSError: raise
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [''])[0][:160] or type(e).__name__
+        raise ValueError(f"The {what} {path} is truncated or corrupt ({p.stat().st_size:,} bytes; torch: {why}). {fix}".strip()) from None
 
 # %% ../nbs/00_core.ipynb #befe75d1
 def _is_address(s): return '://' in s or re.fullmatch(r'[\w.\-]+:\d+', s) is not None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/82_distributed.ipynb #504c7252
 from __future__ import annotations
-import copy, json, os, subprocess, sys, tempfile, time
+import copy, json, os, shutil, subprocess, sys, tempfile, time
 from collections import deque
 from pathlib import Path
 import torch
@@ -93,12 +93,13 @@ def train_worker(params_file):
     if cuda: torch.cuda.set_device(local)
     else: torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get('LOCAL_WORLD_SIZE', world))))
     dist.init_process_group('nccl' if cuda else 'gloo')
+    scratch = Path(tempfile.mkdtemp(prefix=f'eo_nb_rank{rank}_')) if rank else None   # other ranks write nothing in the run folder
     try:
         p = check_params(**spec['params'])
         _need(p.bs % world == 0, f"bs={p.bs} is the global batch and must divide over the {world} processes: use a multiple of {world}.")
         p.bs //= world
         out = Path(p.out_dir)
-        if rank: p.out_dir = Path(tempfile.mkdtemp(prefix=f'eo_nb_rank{rank}_'))   # other ranks write nothing in the run folder
+        if rank: p.out_dir = scratch
         dls = task_dataloaders(p, device=torch.device('cuda', local) if cuda else torch.device('cpu'))
         learn = experiment_learner(p, dls, resume=bool(spec.get('resume')) and not rank, tensorboard=not rank)
         if rank:
@@ -116,14 +117,16 @@ def train_worker(params_file):
         same = all(abs(r['digest'][i] - recs[0]['digest'][i]) <= 1e-9 * max(1., abs(recs[0]['digest'][i])) for r in recs for i in (0, 1))
         if not rank:
             if best and (out/'best.pth').exists():   # keep='best'
-                get_model(learn.model).load_state_dict(torch.load(out/'best.pth', map_location=dls.device, weights_only=True))
+                get_model(learn.model).load_state_dict(load_weights(out/'best.pth', 'best checkpoint', dls.device))
             with atomic_path(out/'ddp_final.pth') as tmp: torch.save(get_model(learn.model).state_dict(), tmp)
             write_json(out/'ddp.json', dict(processes=world, backend=dist.get_backend(), device='cuda' if cuda else 'cpu',
                                             batch_per_process=p.bs, sync_bn=bool(spec.get('sync_bn', cuda)) and cuda,
                                             fit_s=round(time.time() - t0, 1), ranks=recs, weights_identical=same))
         if not same: raise RuntimeError(f"The processes ended with different weights: {recs}")
         dist.barrier()
-    finally: dist.destroy_process_group()
+    finally:
+        dist.destroy_process_group()
+        if scratch: shutil.rmtree(scratch, ignore_errors=True)
 
 # %% ../nbs/82_distributed.ipynb #f0b13d09
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', '') == 'eo_nb.distributed':
@@ -157,6 +160,6 @@ def fit_distributed(learn,                  # the notebook's learner (from `expe
     finally:
         if proc.poll() is None: proc.terminate(); proc.wait()
     if rc: raise RuntimeError(f"Distributed training of {out} failed (torchrun exit {rc}). Its last lines:\n{''.join(tail)}")
-    get_model(learn.model).load_state_dict(torch.load(out/'ddp_final.pth', map_location=learn.dls.device, weights_only=True))
+    get_model(learn.model).load_state_dict(load_weights(out/'ddp_final.pth', 'trained weights', learn.dls.device))
     (out/'ddp_final.pth').unlink()
     return json.loads((out/'ddp.json').read_text())

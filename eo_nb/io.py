@@ -78,7 +78,8 @@ def read_raster(path,              # a GeoTIFF / COG (any GDAL raster)
                                  f"(0..{src.count - 1}{', ' + ', '.join(meta['bands']) if meta['bands'] else ''}).")
         win = window if window is None or isinstance(window, Window) else Window.from_slices(*window)
         h, w = (src.height, src.width) if win is None else (int(np.ceil(win.height)), int(np.ceil(win.width)))
-        need, avail = len(idx or range(src.count)) * h * w * np.dtype(meta['dtype']).itemsize, _available_memory()
+        need = len(idx or range(src.count)) * h * w * np.dtype(meta['dtype']).itemsize
+        avail = _available_memory() if need > 1 << 28 else None     # only reads over 256 MiB: no /proc read per small tile
         if avail is not None and need > avail:
             raise MemoryError(f"Reading {path} needs {_nbytes(need)} ({len(idx or range(src.count))} band(s) x {h:,} x {w:,} "
                               f"{meta['dtype']}) but {_nbytes(avail)} of memory is free: read a window (window=...), open it "

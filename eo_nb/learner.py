@@ -117,19 +117,6 @@ class EpochCheckpoint(Callback):
 
 def _why(e:Exception)->str: return ((str(e).strip().splitlines() or [''])[0][:160]) or type(e).__name__
 
-def _read_weights(path, what:str, map_location='cpu', fix:str='')->dict:
-    "`load_weights(path)`; an empty, truncated or non-PyTorch file is refused in a `ValueError` naming it, what it holds and `fix`."
-    p = Path(path)
-    if not p.is_file(): raise FileNotFoundError(f"The {what} {path} does not exist. {fix}".strip())
-    with open(p, 'rb') as f: head = f.read(8)
-    if not head.startswith((b'PK', b'\x80')):      # torch.save writes a zip archive (before torch 1.6: a pickle)
-        raise ValueError(f"The {what} {path} is {'empty' if not head else f'not a PyTorch file (it begins {head!r})'}: "
-                         f"it was not written by torch.save. {fix}".strip())
-    try: return load_weights(p, what, map_location)
-    except (UnsafeFileError, OSError): raise
-    except Exception as e:
-        raise ValueError(f"The {what} {path} is truncated or corrupt ({p.stat().st_size:,} bytes; torch: {_why(e)}). {fix}".strip()) from None
-
 def _mismatch(own:dict, sd)->str:
     "How the state dict `sd` differs from a network's `own`: how many tensors fit in name and shape, and the first that does not."
     if not isinstance(sd, dict): return f'the file holds no state dict but a {type(sd).__name__}'
@@ -144,7 +131,7 @@ def load_checkpoint(learn, path)->int:
     "Load `last.pth` written by `EpochCheckpoint` into `learn` (weights, optimiser, best value, random states); returns the epoch to start from."
     from fastcore.foundation import L
     fix = f"Delete {path} to start the run over, or pass resume=False (run.ipynb: -p resume False)."
-    state = _read_weights(path, 'checkpoint', learn.dls.device, f"It cannot be resumed from: {fix}")
+    state = load_weights(path, 'checkpoint', learn.dls.device, f"It cannot be resumed from: {fix}")
     sd = state.get('model') if isinstance(state, dict) else state
     try: learn.model.load_state_dict(sd)
     except Exception:
@@ -282,7 +269,7 @@ def save_run_model(learn, path)->Path:
 def load_run_model(path)->tuple[torch.nn.Module, dict]:
     "The model saved by `save_run_model` (in eval mode), and its metadata (classes, bands, mean, std)."
     fix = "Save it again with save_run_model (run.ipynb writes model.pth in its run folder), or copy it again if it came from elsewhere."
-    state = _read_weights(path, 'model file', 'cpu', fix)
+    state = load_weights(path, 'model file', 'cpu', fix)
     if not isinstance(state, dict) or state.get('format') != 'eo_nb.model/1':
         raise ValueError(f"{path} is not an eo_nb model file (saved by `save_run_model`).")
     if miss := [k for k in ('arch', 'model', 'bands', 'classes') if k not in state]: raise ValueError(f"The model file {path} lacks {miss}: it is damaged. {fix}")
@@ -301,7 +288,7 @@ def load_run_model(path)->tuple[torch.nn.Module, dict]:
 # %% ../nbs/50_learner.ipynb #601bb133
 def is_model_file(path)->bool:
     "True when `path` is an eo_nb model file (from `save_run_model`)."
-    try: state = _read_weights(resolve_path(path, 'pretrained weights'), 'weights file')
+    try: state = load_weights(resolve_path(path, 'pretrained weights'), 'weights file')
     except Exception: return False
     return isinstance(state, dict) and state.get('format') == 'eo_nb.model/1'
 
@@ -320,7 +307,7 @@ def load_pretrained(net:torch.nn.Module, path, bands:list,
                     ckpt_bands=None,   # for files that do not name their bands (timm, TorchGeo): the bands, in order
                    )->dict:
     "Load the weights file `path` into `net` (reading `bands`), first layer mapped by band name; returns what was done."
-    state = _read_weights(resolve_path(path, 'pretrained weights'), 'pretrained weights file', 'cpu',
+    state = load_weights(resolve_path(path, 'pretrained weights'), 'pretrained weights file', 'cpu',
                           "Download or copy it again; it must be a state dict saved with torch.save (or a model.pth of eo_nb).")
     if isinstance(state, dict) and state.get('format') == 'eo_nb.model/1':
         sd, old_bands = dict(state['model']), list(state['bands']) + list(state.get('indices', []))

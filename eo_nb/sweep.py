@@ -266,6 +266,11 @@ def run_sweep(src,                     # a sweep file, a dict, or the result of 
 
 # %% ../nbs/85_sweep.ipynb #4aa9774b
 _NOT_PARAMS = ['run', 'path', 'status', 'train_time_s']
+
+def _entries(df)->list:
+    "What makes a leaderboard entry: every run parameter that varies in `df`, except the seed (else the model)."
+    params = [c for c in df.columns if c not in _NOT_PARAMS and not (c.split('_', 1)[0] in ('valid', 'test') and c.split('_', 1)[1] in _HEAD)]
+    return [c for c in params if c != 'seed' and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df]
 _HEAD = ['accuracy', 'balanced_accuracy', 'f1_macro', 'kappa', 'miou', 'pixel_accuracy', 'map', 'f1_micro']
 
 def collect(root)->'pd.DataFrame':
@@ -296,8 +301,7 @@ def leaderboard(runs,                    # `collect(...)` output, or a folder to
     if complete_only and len(df): df = df[df['status'] == 'complete']
     if not len(df): raise ValueError("No complete runs to rank (see the status column of collect(...)).")
     mets = [c for c in df.columns if c.split('_', 1)[0] in ('valid', 'test') and c.split('_', 1)[1] in _HEAD]
-    params = [c for c in df.columns if c not in mets + _NOT_PARAMS]
-    by = by or [c for c in params if c != 'seed' and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df]
+    by = by or _entries(df)
     metric = metric or next((c for c in ['test_accuracy', 'test_miou', 'test_map', 'valid_accuracy', 'valid_miou', 'valid_map'] if c in mets), mets[0])
     g = df.groupby([df[c].astype(str) for c in by], dropna=False)
     out = g[mets].mean().add_suffix('_mean').join(g[mets].std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
@@ -361,8 +365,7 @@ def plot_curves(runs,                   # `collect(...)` output, or a folder of 
     columns = list(columns or losses + [c for c in common if c not in losses][:1])
     missing = [c for c in columns if c not in common]
     if missing: raise ValueError(f"Column(s) {missing} are not in every history.csv; they all have {common}.")
-    params = [c for c in df.columns if c not in _NOT_PARAMS and c.split('_', 1)[0] not in ('valid', 'test')]
-    by = by or [c for c in params if c != 'seed' and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df] or ['run']
+    by = by or _entries(df) or ['run']
     if axs is None: axs = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)[1][0]
     labels = _entry_labels(df, by)
     colors = {l: f'C{i % 10}' for i, l in enumerate(dict.fromkeys(labels))}
@@ -378,12 +381,12 @@ def plot_curves(runs,                   # `collect(...)` output, or a folder of 
 def save_report(folder,             # a sweep folder, or any folder of runs
                 dest=None,          # where the files go (default: `folder`)
                 metric:str=None,    # what ranks the runs (default: as `leaderboard`)
+                runs=None,          # `collect(folder)`, if already read
                )->list:
     "Write the leaderboard (Markdown, CSV) and its plots (`plot_leaderboard`, `plot_curves`) to `dest`, atomically; returns the paths."
-    import matplotlib; matplotlib.use('Agg') if not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules else None
     import matplotlib.pyplot as plt
     dest = Path(dest or folder); dest.mkdir(parents=True, exist_ok=True)
-    runs = collect(folder)
+    runs = collect(folder) if runs is None else runs
     lb = leaderboard(runs, metric)
     out = [dest/'leaderboard.md', dest/'leaderboard.csv', dest/'leaderboard.png', dest/'curves.png']
     atomic_write(out[0], format_leaderboard(lb).to_markdown(index=False) + '\n')
@@ -420,11 +423,11 @@ def main(argv=None):
             print(res.to_string(index=False))
             folder = sw['root']
         else: folder = a.folder
-        metric = a.metric if a.cmd == 'leaderboard' else None
-        lb = format_leaderboard(leaderboard(folder, metric=metric))
+        metric, runs = a.metric if a.cmd == 'leaderboard' else None, collect(folder)
+        lb = format_leaderboard(leaderboard(runs, metric=metric))
         print({'markdown': lambda: lb.to_markdown(index=False), 'csv': lambda: lb.to_csv(index=False),
                'html': lambda: lb.to_html(index=False)}[getattr(a, 'format', 'markdown')]())
-        if a.cmd == 'sweep' or a.save: print(f"report: {', '.join(str(p) for p in save_report(folder, metric=metric))}")
+        if a.cmd == 'sweep' or a.save: print(f"report: {', '.join(str(p) for p in save_report(folder, metric=metric, runs=runs))}")
         return 0
     except (SweepError, SweepLockedError, UnknownNameError, FileNotFoundError, ValueError, ConnectionError) as e:
         print(f"eo_nb: {e}", file=sys.stderr); return 2
