@@ -26,6 +26,7 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 
 setuptools.setup(
     name = cfg['lib_name'],
+    **setup_cfg,
     license = lic[0],
     classifiers = [
         'Development Status :: ' + statuses[int(cfg['status'])],
@@ -35,6 +36,8 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['eo_nb', 'eo_nb.*']),
     include_package_data = True,
+    # the experiment notebook: eo_nb/run.ipynb is a symlink to nbs/run.ipynb, copied as a file into wheels and sdists
+    package_data = {'eo_nb': ['run.ipynb']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -147,7 +147,7 @@ def choose_split(ds:EODataset, task, splits='auto', valid_pct:float=0.2, seed:in
 def batch_loader(view, bs:int, shuffle:bool, tfms, device, seed:int=None, drop_last:bool=None)->DataLoader:
     "A fastai DataLoader fetching whole batches with `view.get_batch`, then `tfms` (training ones only when `shuffle`)."
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1: raise ValueError(f"Batch size bs={bs!r} must be a positive integer, e.g. 32.")
-    dl = DataLoader(view, bs=bs, shuffle=shuffle, drop_last=len(view) > bs if drop_last is None else drop_last, create_item=lambda i: i,
+    dl = DataLoader(view, bs=bs, shuffle=shuffle, drop_last=(shuffle and len(view) > bs) if drop_last is None else drop_last, create_item=lambda i: i,
                     create_batch=lambda idxs: view.get_batch(idxs), retain=lambda res, b: res, device=device,
                     after_batch=Pipeline(tfms, split_idx=0 if shuffle else 1))
     if seed is not None: dl.rng = random.Random(seed)              # the shuffling order follows `seed` too

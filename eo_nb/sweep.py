@@ -4,21 +4,30 @@
 
 # %% ../nbs/85_sweep.ipynb #cd7cdfaf
 from __future__ import annotations
-import hashlib, itertools, json, math, os, re, subprocess, sys, time
+import hashlib, importlib.resources, itertools, json, math, os, re, subprocess, sys, time
 from pathlib import Path
 from .core import *
 
 # %% auto #0
 __all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'run_status', 'execute_run', 'SweepLockedError', 'run_sweep',
-           'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves', 'save_report', 'main']
+           'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves', 'save_report', 'run_once',
+           'main']
 
 # %% ../nbs/85_sweep.ipynb #fb66e711
+_PKG = Path(str(importlib.resources.files('eo_nb')))   # the installed package, which carries run.ipynb
+
 def run_notebook()->Path:
-    "The experiment notebook `nbs/run.ipynb` of this project."
+    "The experiment notebook: `nbs/run.ipynb` in an eo_nb checkout, else the copy installed with the package."
     root = project_root()
-    p = (root/'nbs'/'run.ipynb') if root else None
-    if p is None or not p.exists(): raise FileNotFoundError("nbs/run.ipynb not found: run eo_nb sweeps from an eo_nb project checkout.")
-    return p
+    for p in ([root/'nbs'/'run.ipynb'] if root else []) + [_PKG/'run.ipynb']:
+        if p.exists(): return p
+    raise FileNotFoundError(f"eo_nb's experiment notebook is missing: neither a project checkout's nbs/run.ipynb nor the package's "
+                            f"{_PKG/'run.ipynb'} exists. Reinstall eo_nb, or run from an eo_nb checkout.")
+
+def _run_cwd(nb)->str:
+    "Where a run of `nb` starts: the notebook's folder (`nbs/` in a checkout), or the current folder for the package's copy."
+    d = Path(nb).resolve().parent
+    return str(Path.cwd() if d == _PKG.resolve() else d)
 
 def run_params(nb=None)->dict:
     "Parameters of the experiment notebook: name -> dict(type, default, help)."
@@ -177,7 +186,7 @@ def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs'
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     if threads: env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), EO_NB_THREADS=str(threads))
     cmd = [sys.executable, '-c', 'import sys; from eo_nb.sweep import _papermill; _papermill(sys.argv[1:])',
-           str(notebook), str(out/'run.ipynb'), yaml.safe_dump(params), str(Path(notebook).parent), str(timeout or 0)]
+           str(notebook), str(out/'run.ipynb'), yaml.safe_dump(params), _run_cwd(notebook), str(timeout or 0)]
     t0 = time.time()
     with open(out/'papermill.log', 'w') as log:
         try: rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout and timeout + 60).returncode
@@ -396,9 +405,34 @@ def save_report(folder,             # a sweep folder, or any folder of runs
         plt.close(fig)
     return out
 
+# %% ../nbs/85_sweep.ipynb #e3b5a7c1
+def _cli_value(text:str, type:str=None):
+    "A `-p NAME VALUE` value as papermill's `-p` types it (True, False, None, int, float, else text); text for `str` parameters."
+    if type == 'str': return text
+    if text in ('True', 'False', 'None'): return {'True': True, 'False': False, 'None': None}[text]
+    for t in (int, float):
+        try: return t(text)
+        except ValueError: pass
+    return text
+
+def run_once(out,              # the executed notebook to write, e.g. 'runs/resnet50.ipynb'
+             params:dict=None, # run.ipynb parameters, checked first as a sweep's are
+             nb=None,          # the experiment notebook (default: `run_notebook()`)
+             progress:bool=True)->Path:
+    "Execute the experiment notebook once into `out` with papermill: what `eo_nb run` does."
+    import papermill as pm
+    nb, params = Path(nb or run_notebook()), dict(params or {})
+    P = run_params(nb)
+    for k, v in params.items():
+        if k not in P: raise UnknownNameError(f"{k!r} is not a parameter of {nb.name}.{did_you_mean(k, P)} Parameters: {', '.join(P)}.")
+        _check_value(k, v, P, 'eo_nb run')
+    Path(out).absolute().parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(nb), str(out), parameters=params, cwd=_run_cwd(nb), progress_bar=progress)
+    return Path(out)
+
 # %% ../nbs/85_sweep.ipynb #3a2902f7
 def main(argv=None):
-    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`."
+    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`."
     import argparse
     ap = argparse.ArgumentParser(prog='eo_nb', description='eo_nb experiments in batch')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -412,8 +446,20 @@ def main(argv=None):
     l.add_argument('folder'); l.add_argument('--metric', default=None)
     l.add_argument('--format', default='markdown', choices=['markdown', 'csv', 'html'])
     l.add_argument('--save', action='store_true', help='also write leaderboard.md/.csv/.png and curves.png into the folder')
+    r = sub.add_parser('run', help='execute the experiment notebook once into OUT (papermill), e.g. eo_nb run out.ipynb -p model resnet50')
+    r.add_argument('out'); r.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
+                                          help="a run.ipynb parameter (repeat it), typed as papermill's -p types it")
+    sub.add_parser('notebook', help='print the path of the experiment notebook, for papermill "$(eo_nb notebook)" out.ipynb -p ...')
     a = ap.parse_args(argv)
     try:
+        if a.cmd == 'notebook': print(run_notebook()); return 0
+        if a.cmd == 'run':
+            from papermill.exceptions import PapermillExecutionError
+            types = {k: v['type'] for k, v in run_params().items()}
+            try: run_once(a.out, {k: _cli_value(v, types.get(k)) for k, v in a.parameter})
+            except PapermillExecutionError as e:
+                print(f"eo_nb: the run failed in cell {e.cell_index}: {e.ename}: {e.evalue} (see {a.out})", file=sys.stderr); return 1
+            print(f"eo_nb: executed {run_notebook()} into {a.out}"); return 0
         if a.cmd == 'sweep':
             sw = load_sweep(a.file, out_root=a.out, max_runs=a.max_runs or None)
             if a.check:
@@ -431,3 +477,5 @@ def main(argv=None):
         return 0
     except (SweepError, SweepLockedError, UnknownNameError, FileNotFoundError, ValueError, ConnectionError) as e:
         print(f"eo_nb: {e}", file=sys.stderr); return 2
+
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m eo_nb.sweep ... (not when a notebook runs this cell)
