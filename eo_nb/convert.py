@@ -13,7 +13,7 @@ from .io import check_pixel_dtype
 from .store import EODataset, DatasetError, write_dataset, is_dataset, read_manifest
 
 # %% auto #0
-__all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_identity', 'scan_class_folder', 'FolderChunks',
+__all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_task', 'source_identity', 'scan_class_folder', 'FolderChunks',
            'class_folder_source', 'ArrayChunks', 'array_source', 'sits_source', 'eopatch_source', 'bigearthnet_source',
            'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset']
 
@@ -45,6 +45,14 @@ def source_kind(path)->str:
         if subs and any(next(d.glob('*_labels_metadata.json'), None) for d in subs[:20]): return 'bigearthnet'
         if subs: return 'class_folder'
     raise ValueError(f"{p} is not a data source eo_nb reads. Sources: " + '; '.join(f"{k}: {v}" for k, v in SOURCE_KINDS.items()) + '.')
+
+def source_task(path)->str:
+    "The task a source serves by itself: its manifest's for a dataset, else by its layout (a chip store: segmentation if it has label chips)."
+    kind = source_kind(path)
+    if kind == 'dataset': return read_manifest(path)['task']
+    if kind == 'chip_store': return 'segmentation' if json.loads((Path(path)/'store.json').read_text()).get('label_dtype') else 'classification'
+    if kind == 'scene': raise ValueError(f"{path} is a single raster scene: chip it with its label raster first (eo_nb.chips.make_chip_store(..., labels=...)).")
+    return {'class_folder': 'classification', 'bigearthnet': 'multilabel', 'cloud38': 'segmentation', 'sits': 'pixel_series', 'eopatch': 'timeseries'}[kind]
 
 def source_identity(path)->str:
     "A digest of the names, sizes and modification times of the files of `path` (a file or a folder, recursively)."

@@ -12,11 +12,16 @@ from .core import *
 from .models import check_model_name, MODELS
 from .data import resolve_data, scan_folder, select_bands, default_band_names
 from .io import raster_meta
+from .download import REMOTE_DATASETS
+from .params import PARAMS, check_values
+from .tasks import TASKS, get_task, task_default
+from .convert import SOURCE_KINDS, source_kind, source_task
+from .store import read_manifest
 
 # %% auto #0
-__all__ = ['RUN_TASKS', 'segmentation_source', 'task_dataloaders', 'check_params', 'check_resume', 'experiment_learner',
-           'save_figure', 'metrics_summary', 'per_class_table', 'show_tiles', 'show_segmentation',
-           'plot_series_by_class']
+__all__ = ['RUN_TASKS', 'run_source', 'segmentation_source', 'task_dataloaders', 'run_test_loader', 'check_params',
+           'check_resume', 'experiment_learner', 'save_figure', 'metrics_summary', 'per_class_table', 'split_counts',
+           'headline', 'show_tiles', 'show_segmentation', 'plot_series_by_class']
 
 # %% ../nbs/80_experiment.ipynb #72ad16e3
 def _need(cond, msg):
@@ -24,7 +29,7 @@ def _need(cond, msg):
 
 def _slug(s): return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(s)).strip('_') or 'data'
 
-RUN_TASKS = ['classification', 'segmentation', 'pixel_series', 'multilabel', 'timeseries']
+RUN_TASKS = list(TASKS)
 
 def _out_dir(out_dir, data, model, seed):
     if out_dir: return resolve_path(out_dir, must_exist=False) if not Path(out_dir).is_absolute() else Path(out_dir)
@@ -32,6 +37,13 @@ def _out_dir(out_dir, data, model, seed):
         return Path(tempfile.gettempdir())/f"eo_nb_run_{os.getpid()}_{time.time_ns()}"/'run'
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     return (project_root() or Path.cwd())/'runs'/f"{_slug(Path(str(data)).name)}-{_slug(model)}-s{seed}-{stamp}"
+
+def run_source(data)->Path:
+    "The path of a run's `data` / `test_data`: 'sample', a downloadable dataset, a file or folder of the shared samples, or a path."
+    sd = shared_data()
+    if sd and str(data) not in ('sample', *REMOTE_DATASETS) and not Path(str(data)).is_absolute() and (sd/str(data)).exists() \
+            and not (Path.cwd()/str(data)).exists(): return sd/str(data)
+    return resolve_data(data)
 
 def segmentation_source(path)->tuple[str, list, list|None, int]:
     "What a segmentation `data` folder is: ('chips' | 'cloud38', band names, classes or None, number of samples)."
@@ -52,168 +64,134 @@ def segmentation_source(path)->tuple[str, list, list|None, int]:
                      "or a 38-Cloud folder (train_red/, train_green/, train_blue/, train_nir/, train_gt/).")
 
 def _check_chip_size(cs, hw, what):
-    "A chip_size larger than the patches it is cut from, refused with the largest that fits."
+    "A chip_size larger than the patches it is cut from, or cutting them into fewer than 2 chips, refused with what fits."
     _need(cs <= min(hw), f"Parameter chip_size={cs} is larger than {what} ({hw[0]}x{hw[1]} pixels): use a chip_size of at most {min(hw)}.")
 
-def _check_segmentation(model, data, bands, other)->dict:
-    _need(model not in ('rf',), f"model={model!r} is a per-tile baseline; segmentation needs a network encoder, e.g. 'eo_cnn' or 'resnet18'.")
-    data_dir = resolve_data(data)
-    kind, names, classes, n = segmentation_source(data_dir)
+def _check_classification(path, bands, other)->dict:
+    files, labels, classes = scan_folder(path)
+    m = raster_meta(files[0])
+    names = m['bands'] if m['bands'] and all(m['bands']) else default_band_names(m['count'])
+    return dict(classes=classes, n_tiles=len(files), names=names)
+
+def _check_segmentation(path, bands, other)->dict:
+    kind, names, classes, n = segmentation_source(path)
     if bands == 'all' and kind == 'cloud38': names = [b for b in ('red', 'green', 'blue', 'nir') if b in names] or names
-    band_idx = select_bands(names, bands)
-    _need(kind != 'chips' or bands == 'all', f"bands={bands!r}: a chip store is read with all its bands {names}; use bands='all'.")
-    gt = next((data_dir/'train_gt').glob('*.TIF'), None) if kind == 'cloud38' else None
-    if gt is not None: _check_chip_size(other['chip_size'], (raster_meta(gt)['height'], raster_meta(gt)['width']), f"the 38-Cloud patches of {data_dir}")
-    return dict(data_dir=data_dir, classes=classes, n_tiles=n, band_names=[names[i] for i in band_idx], seg_kind=kind)
+    gt = next((path/'train_gt').glob('*.TIF'), None) if kind == 'cloud38' else None
+    if gt is not None: _check_chip_size(other['chip_size'], (raster_meta(gt)['height'], raster_meta(gt)['width']), f"the 38-Cloud patches of {path}")
+    return dict(classes=classes, n_tiles=n, names=names, seg_kind=kind, convert=dict(size=other['chip_size'], bands=names) if kind == 'cloud38' else {})
 
-def _shared_or_path(data, what):
-    "`data` as a folder of the shared samples, a named dataset, or a path."
-    sd = shared_data()
-    if sd and (sd/data).exists(): return sd/data
-    try: return resolve_data(data, download=False)
-    except Exception: return resolve_path(data, what)
-
-def _check_timeseries(model, data, bands, other)->dict:
-    _need(model == 'utae', f"model={model!r}: image time series to maps are trained with model='utae'.")
-    path = _shared_or_path(data, 'an EOPatch folder')
+def _check_timeseries(path, bands, other)->dict:
     _need((path/'data').is_dir() and (path/'mask_timeless').is_dir(),
           f"{path} is not an EOPatch with a land-cover mask: expected data/ (e.g. NDVI.npy), mask/ and mask_timeless/LULC.npy.")
     names = sorted(f.stem for f in (path/'data').glob('*.npy'))
-    band_idx = select_bands(names, 'NDVI' if bands == 'all' and 'NDVI' in names else bands)
+    sel = [names[i] for i in select_bands(names, 'NDVI' if bands == 'all' and 'NDVI' in names else bands)]
     try: hw = np.load(path/'mask_timeless'/'LULC.npy', mmap_mode='r', allow_pickle=False).shape[:2]   # the header only
     except (OSError, ValueError): hw = None                           # unreadable here: read_eopatch names the file later
-    if hw: _check_chip_size(other['chip_size'], hw, f"the EOPatch {path}")
-    return dict(data_dir=path, classes=None, n_tiles=1, band_names=[names[i] for i in band_idx], out_name=path.name)
+    cs = other['chip_size']
+    if hw:
+        _check_chip_size(cs, hw, f"the EOPatch {path}")
+        n = (hw[0] // cs) * (hw[1] // cs)
+        _need(n >= 2, f"Parameter chip_size={cs} cuts the {hw[0]}x{hw[1]} EOPatch {path} into {n} chip: a train / valid split needs at "
+                      f"least 2; use a chip_size of at most {max(hw) // 2 if min(hw) >= max(hw) // 2 else min(hw) // 2} (e.g. 20, the default).")
+    return dict(classes=None, n_tiles=1, names=sel, loaded=sel, convert=dict(size=cs, bands=sel))
 
-def _check_multilabel(model, data, bands, other)->dict:
-    from eo_nb.models import SERIES_MODELS
-    _need(model not in ('rf',) + tuple(SERIES_MODELS), f"model={model!r} cannot label images: use an image model, e.g. 'eo_cnn' or 'resnet18'.")
-    path = _shared_or_path(data, 'multi-label data')
+def _check_multilabel(path, bands, other)->dict:
     pdirs = sorted(d for d in path.iterdir() if d.is_dir() and list(d.glob('*_labels_metadata.json'))) if path.is_dir() else []
     _need(pdirs, f"{path} is not multi-label data: expected BigEarthNet-style patch folders (band .tif files + *_labels_metadata.json).")
     import json
     names = sorted(f.stem.rsplit('_', 1)[1] for f in pdirs[0].glob('*.tif'))
-    band_idx = select_bands(names, bands)
     classes = sorted({l for d in pdirs for l in json.loads(next(d.glob('*_labels_metadata.json')).read_text())['labels']})
-    s1 = other.get('s1_data', '')
+    s1, conv = other.get('s1_data', ''), {}
     if s1:
-        s1 = _shared_or_path(s1, 'Sentinel-1 patch folders')
+        s1 = run_source(s1)
         _need(any(s1.glob('*/*_VV.tif')), f"s1_data={other['s1_data']!r}: {s1} holds no BigEarthNet-S1 patch folders (*_VV.tif, *_VH.tif).")
-        other['s1_dir'] = s1
-    return dict(data_dir=path, classes=classes, n_tiles=len(pdirs), band_names=[names[i] for i in band_idx] + (['VV', 'VH'] if s1 else []))
+        other['s1_dir'], conv = s1, dict(s1=s1)
+    return dict(classes=classes, n_tiles=len(pdirs), names=names, extra=['VV', 'VH'] if s1 else [], convert=conv)   # S1 bands always follow
 
-def _check_series(model, data, bands, other)->dict:
-    from eo_nb.models import SERIES_MODELS
-    _need(model in SERIES_MODELS, f"model={model!r} does not take pixel time series: use one of {', '.join(SERIES_MODELS)}.")
-    _need(bands == 'all', f"bands={bands!r}: pixel time series are read with all their bands; use bands='all'.")
-    path = _shared_or_path(data, 'pixel time series (.npz)')
+def _check_series(path, bands, other)->dict:
     _need(path.suffix == '.npz', f"{path} is not a .npz of labelled series (X (N, T, C), y, classes, bands): see eo_nb.datasets.load_sits.")
     z = np.load(path, allow_pickle=False)
     _need({'X', 'y', 'classes', 'bands'} <= set(z.files), f"{path} lacks {sorted({'X', 'y', 'classes', 'bands'} - set(z.files))}: see eo_nb.datasets.load_sits.")
-    return dict(data_dir=path, classes=[str(c) for c in z['classes']], n_tiles=int(z['X'].shape[0]),
-                band_names=[str(b) for b in z['bands']], out_name=path.stem)
+    return dict(classes=[str(c) for c in z['classes']], n_tiles=int(z['X'].shape[0]), names=[str(b) for b in z['bands']])
+
+def _check_dataset(path, bands, other)->dict:
+    m = read_manifest(path)
+    return dict(classes=m['classes'], n_tiles=m['n'], names=m['bands'])
+
+_CHECKS = dict(class_folder=_check_classification, cloud38=_check_segmentation, chip_store=_check_segmentation, eopatch=_check_timeseries,
+               bigearthnet=_check_multilabel, sits=_check_series, dataset=_check_dataset)
+
+def _check_model(model, t):
+    "The model of task `t` (its default for ''), or an error naming the models that fit."
+    from eo_nb.models import SERIES_MODELS
+    model = model or t.defaults['model']
+    check_model_name(model)
+    if model == 'rf': return model
+    fits = dict(series=model in SERIES_MODELS, image_series=model == 'utae').get(t.model_kind, model not in (*SERIES_MODELS, 'utae'))
+    want = dict(series=', '.join(SERIES_MODELS), image_series="'utae'").get(t.model_kind, "an image model, e.g. 'eo_cnn' or 'resnet18'")
+    _need(fits, f"model={model!r} does not fit task={t.name!r} ({t.summary}): use {want}, or 'rf' for the baseline.")
+    return model
 
 def task_dataloaders(p, device=None):
-    "The DataLoaders of checked run parameters `p` (from `check_params`), for their task."
-    aug, crop, indices = getattr(p, 'aug', True), getattr(p, 'crop', 1.), getattr(p, 'indices', '')
-    if getattr(p, 'task', 'classification') == 'classification':
-        from eo_nb.data import eo_dataloaders
-        return eo_dataloaders(p.data_dir, bands=p.bands, indices=indices, valid_pct=p.valid_pct, seed=p.seed, bs=p.bs,
-                              aug=aug, crop=crop, device=device)
-    from eo_nb.datasets import cloud38_segmentation, segmentation_dataloaders, chip_dataloaders, load_sits, pixel_series_dataloaders
-    if p.task == 'timeseries':
-        from eo_nb.datasets import eopatch_timeseries, timeseries_dataloaders
-        return timeseries_dataloaders(eopatch_timeseries(p.data_dir, size=p.chip_size, data=p.band_names), valid_pct=p.valid_pct,
-                                      seed=p.seed, bs=p.bs, aug=aug, with_valid=True, device=device)
-    if p.task == 'multilabel':
-        from eo_nb.datasets import multilabel_from_bigearthnet, multilabel_dataloaders
-        s2_bands = [b for b in p.band_names if b not in ('VV', 'VH')] if getattr(p, 's1_dir', None) else p.band_names
-        ds = multilabel_from_bigearthnet(p.data_dir, bands=s2_bands, s1_folder=getattr(p, 's1_dir', None))
-        return multilabel_dataloaders(ds, valid_pct=p.valid_pct,
-                                      seed=p.seed, bs=p.bs, aug=aug, device=device)
-    if p.task == 'pixel_series':
-        return pixel_series_dataloaders(load_sits(p.data_dir), valid_pct=p.valid_pct, seed=p.seed, bs=p.bs,
-                                        drop_steps=0.1 if aug else 0., device=device)
-    if p.seg_kind == 'chips':
-        from eo_nb.chips import open_chip_store
-        return chip_dataloaders(open_chip_store(p.data_dir), 'segmentation', bs=p.bs, aug=aug, crop=crop, seed=p.seed, device=device)
-    return segmentation_dataloaders(cloud38_segmentation(p.data_dir, size=p.chip_size, bands=p.band_names), valid_pct=p.valid_pct, seed=p.seed,
-                                    bs=p.bs, aug=aug, crop=crop, device=device)
+    "The DataLoaders of checked run parameters `p` (from `check_params`): its data converted once into an eo_nb dataset, then `eo_nb.loaders.dataloaders`."
+    from eo_nb.convert import create_dataset
+    from eo_nb.loaders import dataloaders
+    ds = create_dataset(p.data_dir, **p.convert)
+    return dataloaders(ds, p.task, bs=p.bs, valid_pct=p.valid_pct, seed=p.seed, bands=','.join(p.load_bands), indices=p.indices,
+                       aug=p.aug, crop=p.crop, device=device)
 
-def _is_num(v):
-    "A real number: int or float (numpy's too), not a bool (True is an int to Python, not a learning rate)."
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+def run_test_loader(p, dls):
+    "The DataLoader of `p.test_data` with `dls`' bands, classes and statistics (None without test data); checked before training."
+    if not p.test_dir: return None
+    from eo_nb.convert import create_dataset
+    from eo_nb.loaders import test_dataloader
+    return test_dataloader(dls, create_dataset(p.test_dir, **p.test_convert))
 
-def check_params(model:str, data:str, test_data:str='', bands:str='all', epochs:int=10, lr:float=3e-3, bs:int=32,
+def check_params(model:str='', data:str='sample', test_data:str='', bands:str='all', epochs:int=8, lr:float=3e-3, bs:int=0,
                  seed:int=42, valid_pct:float=0.2, out_dir:str='', pretrained:str='', **other)->SimpleNamespace:
-    "Validate run parameters; returns them with `data_dir`, `test_dir`, `band_names` and `out_dir` resolved."
-    for name, v, t in [('epochs', epochs, int), ('bs', bs, int), ('seed', seed, int)]:
-        _need(isinstance(v, int) and not isinstance(v, bool), f"Parameter {name}={v!r} must be an integer.")
-    _need(epochs >= 1, f"Parameter epochs={epochs} must be at least 1.")
-    _need(bs >= 1, f"Parameter bs={bs} must be at least 1.")
-    _need(0 <= seed < 2**32, f"Parameter seed={seed} must be in [0, 2**32) (numpy, torch and scikit-learn seeds), e.g. 42.")
-    _need(_is_num(lr) and 0 < lr < 10, f"Parameter lr={lr!r} must be a positive number such as 3e-3.")
-    _need(_is_num(valid_pct) and 0 < valid_pct < 1, f"Parameter valid_pct={valid_pct!r} must be between 0 and 1, e.g. 0.2.")
-    crop = other.get('crop', 1.)
-    _need(_is_num(crop) and 0 < crop <= 1, f"Parameter crop={crop!r} must be in (0, 1], e.g. 0.5 (1: whole tiles).")
-    wd, ls = other.get('wd', 0.05), other.get('label_smoothing', 0.1)
-    _need(_is_num(wd) and 0 <= wd < np.inf, f"Parameter wd={wd!r} (weight decay) must be a number >= 0, e.g. 0.05 (0: none).")
-    _need(_is_num(ls) and 0 <= ls < 1, f"Parameter label_smoothing={ls!r} must be a number in [0, 1), e.g. 0.1 (0: none).")
-    for k in ('aug', 'tta', 'resume'):
-        v = other.get(k, True)
-        _need(isinstance(v, (bool, np.bool_)), f"Parameter {k}={v!r} must be True or False (a boolean, not {type(v).__name__}): "
-                                               f"papermill's -p {k} False passes one, and so does {k}: false in a sweep file.")
-    _need(other.get('keep', 'last') in ('last', 'best'), f"Parameter keep={other.get('keep')!r} must be 'last' or 'best'.")
-    mixup = other.get('mixup', 0.)
-    _need(_is_num(mixup) and (mixup >= 0 or mixup == -1), f"Parameter mixup={mixup!r} must be >= 0 (0: off), or -1 (the task's default).")
-    _need(isinstance(data, (str, Path)) and str(data).strip(), f"Parameter data={data!r} is empty: give a dataset name (e.g. 'sample', "
-                                                               "'eurosat_ms_subset', 'cloud38_landsat8') or a data folder.")
-    procs = other.get('processes', 1)
-    _need(isinstance(procs, int) and not isinstance(procs, bool) and procs >= 1, f"Parameter processes={procs!r} must be a positive integer (1: one process).")
-    _need(procs == 1 or bs % procs == 0, f"bs={bs} is the global batch of {procs} processes and must divide over them: use a multiple of {procs}.")
-    _need(procs == 1 or model != 'rf', "processes > 1 trains neural networks with DistributedDataParallel; the random forest (model='rf') uses one process.")
-    check_model_name(model)
-    task = other.get('task', 'classification')
-    if task not in RUN_TASKS:
-        raise UnknownNameError(f"Unknown task {task!r}.{did_you_mean(task, RUN_TASKS)} Tasks: {', '.join(RUN_TASKS)}.")
-    if mixup == -1: other['mixup'] = 0.4 if task == 'classification' else 0.
-    _need(not other.get('s1_data') or task == 'multilabel', f"s1_data is only used by task='multilabel' so far (task={task!r}): leave it empty.")
-    _need(not other.get('pretrained_bands') or pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
-    if task != 'classification':                     # what only classification runs have so far
-        _need(not test_data, f"test_data is only supported for classification runs so far: leave it empty for task={task!r}.")
-        _need(not other.get('indices'), f"indices are only supported for classification runs so far: leave them empty for task={task!r}.")
-        _need(other.get('mixup', 0) == 0, f"mixup={other.get('mixup')!r}: MixUp (it blends whole images and their single labels) is "
-                                          f"only used for classification; use 0 (or -1) for task={task!r}.")
-        cs = other.setdefault('chip_size', 64)
-        _need(isinstance(cs, int) and not isinstance(cs, bool) and 16 <= cs, f"Parameter chip_size={cs!r} must be an integer of at least 16 (pixels).")
-        r = dict(segmentation=_check_segmentation, timeseries=_check_timeseries, multilabel=_check_multilabel,
-                 pixel_series=_check_series)[task](model, data, bands, other)
-        if pretrained: pretrained = str(resolve_path(pretrained, 'pretrained weights'))
-        out = _out_dir(out_dir, r.pop('out_name', data), model, seed)
-        return SimpleNamespace(model=model, data=data, test_data='', bands=bands, epochs=epochs, lr=lr, bs=bs, seed=seed,
-                               valid_pct=valid_pct, pretrained=pretrained, **other, test_dir=None, **r, out_dir=Path(out).resolve())
-    data_dir = resolve_data(data)
-    files, labels, classes = scan_folder(data_dir)
-    m = raster_meta(files[0])
-    names = m['bands'] if m['bands'] and all(m['bands']) else default_band_names(m['count'])
-    band_idx = select_bands(names, bands)
-    indices = other.get('indices', '')
-    if indices:
+    "Check every run parameter against `eo_nb.params.PARAMS` and the data, resolve the task's defaults; nothing is read beyond headers or written."
+    given = dict(model=model, data=data, test_data=test_data, bands=bands, epochs=epochs, lr=lr, bs=bs, seed=seed, valid_pct=valid_pct,
+                 out_dir=out_dir, pretrained=pretrained, **other)
+    p = SimpleNamespace(**{**{k: q.default for k, q in PARAMS.items()}, **check_values(given, 'check_params')})
+    _need(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
+    p.data_dir = run_source(p.data)
+    kind = source_kind(p.data_dir)
+    p.task = p.task or source_task(p.data_dir)
+    t = get_task(p.task)
+    p.model = _check_model(p.model, t)
+    for k in ('bs', 'chip_size', 'mixup', 'crop'): setattr(p, k, task_default(t, k, getattr(p, k)))
+    _need(p.mixup == 0 or (t.target == 'label' and t.model_kind == 'image'), f"mixup={p.mixup!r}: MixUp blends whole images and their single "
+          f"labels; it is only used for classification: use 0 (or -1) for task={p.task!r}.")
+    _need(not p.indices or t.model_kind in ('image', 'segmentation'), f"indices={p.indices!r} are added to image tasks only: leave them empty for task={p.task!r}.")
+    _need(not p.s1_data or p.task == 'multilabel', f"s1_data is only used by task='multilabel' so far (task={p.task!r}): leave it empty.")
+    _need(p.processes == 1 or p.bs % p.processes == 0, f"bs={p.bs} is the global batch of {p.processes} processes and must divide over them: use a multiple of {p.processes}.")
+    _need(p.processes == 1 or p.model != 'rf', "processes > 1 trains neural networks with DistributedDataParallel; the random forest (model='rf') uses one process.")
+    _need(kind in _CHECKS, f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: {p.data!r} cannot be a run's data as it is.")
+    _need(p.task == source_task(p.data_dir) or kind in ('chip_store', 'dataset'), f"data {p.data_dir} is a {SOURCE_KINDS[kind]}: it serves "
+          f"task={source_task(p.data_dir)!r} and cannot serve task={p.task!r} (leave task empty to use the data's own).")
+    r = _CHECKS[kind](p.data_dir, p.bands, vars(p))
+    names = r['names']
+    p.band_names = [names[i] for i in select_bands(names, p.bands)] + r.get('extra', []) if 'loaded' not in r else r['loaded']
+    p.load_bands = p.band_names if 'loaded' not in r else ['all']
+    if p.indices:
         from eo_nb.data import AddIndices
-        AddIndices(indices, [names[i] for i in band_idx])   # unknown index or missing band: error now
-    test_dir = None
-    if test_data:
-        test_dir = resolve_data(test_data)
-        _, _, tclasses = scan_folder(test_dir)
-        if tclasses != classes:
-            raise ValueError(f"test_data {test_dir} has classes {tclasses} but data {data_dir} has {classes}. "
-                             "The test folder needs one sub-folder per training class, with the same names.")
-    if pretrained: pretrained = str(resolve_path(pretrained, 'pretrained weights'))
-    out = _out_dir(out_dir, data, model, seed)
-    return SimpleNamespace(model=model, data=data, test_data=test_data, bands=bands, epochs=epochs, lr=lr, bs=bs,
-                           seed=seed, valid_pct=valid_pct, pretrained=pretrained, **other, data_dir=data_dir,
-                           test_dir=test_dir, classes=classes, n_tiles=len(files), band_names=[names[i] for i in band_idx],
-                           out_dir=Path(out).resolve())
+        AddIndices(p.indices, p.band_names)                  # unknown index or missing band: error now
+    p.classes, p.n_tiles, p.seg_kind, p.convert = r['classes'], r['n_tiles'], r.get('seg_kind'), r.get('convert', {})
+    p.test_dir, p.test_convert = None, {}
+    if p.test_data:
+        p.test_dir = run_source(p.test_data)
+        tkind = source_kind(p.test_dir)
+        _need(tkind == kind or tkind == 'dataset' or kind == 'dataset', f"test_data {p.test_dir} is a {SOURCE_KINDS.get(tkind, tkind)} but data "
+              f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: the test data must be of the same kind (or an eo_nb dataset of the same task).")
+        tr = _CHECKS[tkind](p.test_dir, p.bands, dict(vars(p), s1_data=''))
+        p.test_convert = tr.get('convert', {})
+        if r['classes'] is not None and tr['classes'] is not None and tr['classes'] != r['classes']:
+            raise ValueError(f"test_data {p.test_dir} has classes {tr['classes']} but data {p.data_dir} has {r['classes']}. "
+                             "The test data needs the training classes, with the same names (a class folder for each, for tile folders).")
+    if p.pretrained: p.pretrained = str(resolve_path(p.pretrained, 'pretrained weights'))
+    p.out_dir = Path(_out_dir(p.out_dir, p.data_dir.stem if p.data_dir.is_file() else p.data, p.model, p.seed)).resolve()
+    return p
+
 
 # %% ../nbs/80_experiment.ipynb #f1f1cb55
 _NOT_COMPARED = {'resume', 'out_dir', 'processes'}   # a run may resume with another number of processes
@@ -271,14 +249,32 @@ def per_class_table(m:dict)->'pd.DataFrame':
     import pandas as pd
     return pd.DataFrame(m['per_class']).T
 
+# %% ../nbs/80_experiment.ipynb #feb289e9
+def split_counts(dls, test_dl=None)->'pd.DataFrame':
+    "Samples per class on each side (train, valid, test): a class per sample counted, labels counted per sample (multi-label); per-pixel tasks: samples."
+    import pandas as pd
+    classes, rows = list(dls.eo['classes']), {}
+    for name, view in [('train', dls.train_ds), ('valid', dls.valid_ds)] + ([('test', test_dl.dataset)] if test_dl is not None else []):
+        y = getattr(view, 'labels', None)
+        if y is None: rows[name] = {'samples': len(view)}
+        elif np.ndim(y) == 1: rows[name] = dict(zip(classes, np.bincount(np.asarray(y)[np.asarray(y) >= 0], minlength=len(classes)).tolist()))
+        else: rows[name] = dict(zip(classes, np.asarray(y).sum(0).astype(int).tolist()))
+    return pd.DataFrame(rows).T
+
+def headline(m:dict)->tuple[str, float]:
+    "The headline score of a metrics section: accuracy (classes), mIoU (per pixel) or micro F1 (multi-label)."
+    k = next(k for k in ('accuracy', 'miou', 'f1_micro') if k in m)
+    return k, m[k]
+
 # %% ../nbs/80_experiment.ipynb #3a5e7057
 def show_tiles(ds, n:int=12, rgb='true_color', ncols:int=6, seed:int=0):
-    "A grid of `n` random tiles of a `TileDataset` as composites (`eo_nb.viz.show_image`), titled by class."
+    "A grid of `n` random tiles of a `TaskDataset` (or `TileDataset`) as composites (`eo_nb.viz.show_image`), titled by class."
     from eo_nb.viz import show_image, _grid, _rgb_or_first
     rgb = _rgb_or_first(ds.bands, rgb)
     pick = np.random.default_rng(seed).choice(len(ds), min(n, len(ds)), replace=False)
     fig, axs = _grid(len(pick), ncols, 1.8, 1.9)
-    for ax, i in zip(axs.flat, pick): show_image(ds.X[i], ds.bands, rgb, ax=ax, title=ds.classes[ds.labels[i]])
+    X = ds.images(pick) if hasattr(ds, 'images') else ds.X[pick]      # a loader's TaskDataset reads only the tiles shown
+    for ax, x, i in zip(axs.flat, X, pick): show_image(x, ds.bands, rgb, ax=ax, title=ds.classes[ds.labels[i]])
     fig.tight_layout()
     return fig
 
@@ -297,8 +293,10 @@ def plot_series_by_class(ds, band:int=0):
     "Median and 10–90 % band of one band's series per class (valid steps only), against the step's mean day."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3.2))
+    X, y = (ds.images(np.arange(len(ds))), ds.labels) if hasattr(ds, 'images') else (ds.X, ds.y)
+    valid = ds.ds.read(ds.rows, 'valid') if hasattr(ds, 'ds') else ds.valid
     for k, c in enumerate(ds.classes):
-        x = np.where(ds.valid[ds.y == k], ds.X[ds.y == k][..., band], np.nan)
+        x = np.where(valid[y == k], X[y == k][..., band], np.nan)
         if not len(x): continue
         steps = np.arange(x.shape[1])
         q10, q50, q90 = np.nanpercentile(x, [10, 50, 90], axis=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, importlib.resources, itertools, json, math, os, re, subprocess, sys, time
 from pathlib import Path
 from .core import *
+from .params import PARAMS
 
 # %% auto #0
 __all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'run_status', 'execute_run', 'SweepLockedError', 'run_sweep',
@@ -43,13 +44,7 @@ def run_params(nb=None)->dict:
 # %% ../nbs/85_sweep.ipynb #f2993530
 _TYPES = {'int': (int,), 'float': (int, float), 'bool': (bool,), 'str': (str,)}
 
-_RANGES = {   # run.ipynb's value ranges, as `eo_nb.experiment.check_params` enforces them in each run: name -> (test, what is allowed)
-    'epochs': (lambda v: v >= 1, 'at least 1'), 'bs': (lambda v: v >= 1, 'at least 1'), 'processes': (lambda v: v >= 1, 'at least 1'),
-    'seed': (lambda v: 0 <= v < 2**32, 'in [0, 2**32), e.g. 42'), 'lr': (lambda v: 0 < v < 10, 'a positive number such as 3e-3'),
-    'valid_pct': (lambda v: 0 < v < 1, 'between 0 and 1, e.g. 0.2'), 'crop': (lambda v: 0 < v <= 1, 'in (0, 1], e.g. 0.5 (1: whole tiles)'),
-    'wd': (lambda v: 0 <= v < math.inf, 'a number >= 0, e.g. 0.05 (0: none)'), 'label_smoothing': (lambda v: 0 <= v < 1, 'in [0, 1), e.g. 0.1'),
-    'mixup': (lambda v: v >= 0 or v == -1, ">= 0 (0: off), or -1 (the task's default)"), 'chip_size': (lambda v: v >= 16, 'at least 16 (pixels)'),
-    'keep': (lambda v: v in ('last', 'best'), "'last' or 'best'")}
+_RANGES = {k: (q.test, q.allowed) for k, q in PARAMS.items() if q.test}   # the run's value ranges: eo_nb.params.PARAMS, which check_params enforces too
 
 class SweepError(ValueError):
     "A sweep file that cannot run: unknown parameter, wrong type or range, empty or oversized grid."

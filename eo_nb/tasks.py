@@ -57,6 +57,6 @@ def get_task(name)->Task:
 
 def task_default(task, param:str, value=None):
     "`value` unless it is the run's 'the task decides' value (None, '', 0 or -1), else the task's default for `param`."
-    if value is None or (isinstance(value, str) and not value) or (not isinstance(value, bool) and value in (0, -1) and param in ('bs', 'chip_size', 'mixup', 'epochs')):
+    if value is None or (isinstance(value, str) and not value) or (not isinstance(value, bool) and value in (0, -1) and param in ('bs', 'chip_size', 'mixup', 'crop', 'epochs')):
         return get_task(task).defaults.get(param, value)
     return value

@@ -459,13 +459,13 @@ def sample():
 @case('run parameters', 'wrong types and out-of-range run.ipynb parameters fail in check_params, naming the parameter and value, before any output')
 @pytest.mark.parametrize('kw,msg', [
     (dict(epochs='3'), "epochs='3' must be an integer"), (dict(epochs=0), 'epochs=0 must be at least 1'),
-    (dict(epochs=2.0), 'epochs=2.0 must be an integer'), (dict(bs=0), 'bs=0 must be at least 1'), (dict(bs=True), 'bs=True'),
+    (dict(epochs=2.0), 'epochs=2.0 must be an integer'), (dict(bs=-1), r"bs=-1 must be 0 \(the task's default\) or at least 1"), (dict(bs=True), 'bs=True'),
     (dict(lr=-1), 'lr=-1 must be a positive number'), (dict(lr=float('nan')), 'lr=nan'), (dict(lr='0.1'), "lr='0.1'"),
     (dict(valid_pct=0), 'valid_pct=0 must be between 0 and 1'), (dict(valid_pct=1.5), 'valid_pct=1.5'),
     (dict(crop=0), r'crop=0 must be in \(0, 1\]'), (dict(crop=1.5), 'crop=1.5'), (dict(keep='worst'), "keep='worst'"),
     (dict(mixup=-2), 'mixup=-2'), (dict(processes=0), 'processes=0'), (dict(processes=3, bs=32), 'bs=32 is the global batch of 3'),
     (dict(bands=''), 'No band names given'), (dict(bands='B04,B99'), "Unknown band 'B99'"),
-    (dict(task='segmentation', chip_size=8), 'chip_size=8 must be an integer of at least 16'),
+    (dict(task='segmentation', chip_size=8), r"chip_size=8 must be 0 \(the task's default\) or at least 16"),
     (dict(task='segmentatoin'), "Unknown task 'segmentatoin'"),
     (dict(seed=-1), 'seed=-1'), (dict(seed=2**40), 'seed=1099511627776'), (dict(wd=-1), 'wd=-1'), (dict(wd='x'), "wd='x'"),
     (dict(label_smoothing=1.5), 'label_smoothing=1.5'), (dict(aug='yes'), "aug='yes'"), (dict(lr=True), 'lr=True'), (dict(data=''), "data=''"),
