@@ -87,7 +87,7 @@ def scan_class_folder(path)->tuple[list, list, list]:
         files += fs; labels += [i] * len(fs)
     return [Path(f) for f in files], labels, classes
 
-def _chunk_len(nbytes_per_sample, target=32 << 20): return int(min(4096, max(16, target // max(1, nbytes_per_sample))))
+def _chunk_len(nbytes_per_sample, target=32 << 20): return int(min(4096, max(16, int(target) // max(1, nbytes_per_sample))))
 
 class FolderChunks:
     "`make_chunk` of a class folder: reads the tiles of chunk `k` and checks each against the first tile's layout."
@@ -129,12 +129,12 @@ def _band_names(path, n, sensor=None):
     if n == 3: return get_sensor('eurosat_rgb').band_names
     return [f'band{i + 1}' for i in range(n)]
 
-def class_folder_source(path, sensor=None)->tuple:
+def class_folder_source(path, sensor=None, chunk_mb:float=32)->tuple:
     "(make_chunk, n_chunks, manifest) of a EuroSAT-style folder."
     files, labels, classes = scan_class_folder(path)
     with rasterio.open(files[0]) as src: shape, dtype = (src.count, src.height, src.width), np.dtype(src.dtypes[0])
     check_pixel_dtype(dtype, files[0])
-    size = _chunk_len(int(np.prod(shape)) * dtype.itemsize)
+    size = _chunk_len(int(np.prod(shape)) * dtype.itemsize, chunk_mb * 2**20)
     man = dict(task='classification', classes=classes, bands=_band_names(files[0], shape[0], sensor), sensor=sensor,
                keys={'image': dict(shape=list(shape), dtype=str(dtype))})
     return FolderChunks(Path(path), files, labels, shape, dtype, size), math.ceil(len(files) / size), man
@@ -253,6 +253,7 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
                    s1=None,             # BigEarthNet: Sentinel-1 patch folders fused with the S2 patches
                    sensor=None,         # class folders: the sensor whose band names the tiles use, if the files do not say
                    n_workers:int=None,  # threads (default: min(8, CPU count))
+                   chunk_mb:float=None, # class folders: MB of samples per chunk (= shard; default 32)
                    progress:bool=True,
                    overwrite:bool=False,
                    cluster=None,        # a Dask cluster for the chunks (see `write_dataset`)
@@ -262,14 +263,14 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
     kind = source_kind(src)
     if kind == 'dataset': return EODataset(src)
     params = {k: v for k, v in dict(task=task, size=size, bands=list(bands) if isinstance(bands, (list, tuple)) else bands,
-                                    s1=str(Path(s1).resolve()) if s1 else None, sensor=sensor).items() if v is not None}
+                                    s1=str(Path(s1).resolve()) if s1 else None, sensor=sensor, chunk_mb=chunk_mb).items() if v is not None}
     ident = source_identity(src) + (source_identity(s1) if s1 else '')
     digest = hashlib.sha1(json.dumps([kind, str(src), params, ident], sort_keys=True).encode()).hexdigest()[:10]
     dest = Path(dest) if dest else data_root()/'datasets'/f"{_slug(src.stem if src.is_file() else src.name)}-{digest}"
     if is_dataset(dest) and not overwrite:
         m = read_manifest(dest)
         if m.get('complete') and m.get('params') == dict(kind=kind, identity=ident, **params): return EODataset(dest)
-    if kind == 'class_folder': made = class_folder_source(src, sensor)
+    if kind == 'class_folder': made = class_folder_source(src, sensor, chunk_mb or 32)
     elif kind == 'sits': made = sits_source(src)
     elif kind == 'eopatch': made = eopatch_source(src, size or 20, tuple(bands or ('NDVI',)) if not isinstance(bands, str) else tuple(bands.split(',')))
     elif kind == 'bigearthnet': made = bigearthnet_source(src, s1, bands or 'all')

@@ -634,3 +634,90 @@ def test_predict_scene_bad_arguments(tmp_path, scene, kw, msg):
     if kw == 'truncated': truncate(f); kw = {}
     with pytest.raises((ValueError, OSError), match=msg):
         predict_scene(_seg_model(['red', 'green', 'blue']), f, tmp_path/'out.tif', progress=False, device='cpu', **kw)
+
+# ---- datasets on disk -----------------------------------------------------------------------------------------------
+@pytest.fixture
+def tiny_dataset(tmp_path, monkeypatch):
+    "The offline sample (240 tiles, 6 classes) converted into an eo_nb dataset under tmp_path."
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
+    from eo_nb.sample import make_sample
+    from eo_nb.convert import create_dataset
+    src = make_sample(tmp_path/'sample')
+    return src, create_dataset(src, progress=False)
+
+@case('datasets on disk', 'a dataset of another format version, a manifest that is corrupt or of another format, a missing or truncated index or shard: each names the file and says to rebuild, never read as data')
+@pytest.mark.parametrize('damage,msg', [('version', 'format version 7'), ('manifest', 'not valid JSON'), ('format', 'not an eo_nb dataset manifest'),
+                                        ('index', 'index.parquet is missing'), ('index_truncated', 'truncated or corrupt'),
+                                        ('shard', 'is missing'), ('shard_truncated', 'truncated or corrupt')])
+def test_damaged_dataset(tiny_dataset, damage, msg):
+    from eo_nb.store import open_dataset
+    _, ds = tiny_dataset
+    p, m = ds.path, json.loads((ds.path/'manifest.json').read_text())
+    if damage == 'version': (p/'manifest.json').write_text(json.dumps(dict(m, version=7)))
+    elif damage == 'manifest': truncate(p/'manifest.json')
+    elif damage == 'format': (p/'manifest.json').write_text(json.dumps(dict(m, format='something')))
+    elif damage == 'index': (p/'index.parquet').unlink()
+    elif damage == 'index_truncated': truncate(p/'index.parquet')
+    elif damage == 'shard': (p/'image'/'00000.npy').unlink()
+    else: truncate(p/'image'/'00000.npy', 0.3)
+    with pytest.raises(ValueError, match=msg) as e: open_dataset(p).read([0])
+    assert str(p) in str(e.value) and ('build it again' in str(e.value) or 'rebuild' in str(e.value) or 'eo_nb that wrote it' in str(e.value))
+
+@case('datasets on disk', 'a dataset asked for a task its samples cannot serve, or for bands it lacks, names what it holds and what to use')
+def test_dataset_wrong_task_or_bands(tiny_dataset):
+    from eo_nb.loaders import dataloaders
+    _, ds = tiny_dataset
+    with pytest.raises(ValueError, match=r"holds images \(C, H, W\) \(classification\), but task 'timeseries' needs image series"): dataloaders(ds, 'timeseries')
+    with pytest.raises(ValueError, match="has no 'labels' arrays"): dataloaders(ds, 'multilabel')
+    with pytest.raises(UnknownNameError, match="'B13'"): dataloaders(ds, bands='B02,B13')
+
+@case('datasets on disk', 'a source mixing tile sizes or band counts, a tile that is not a raster, or NaN pixels name the tile and the fix; nothing is taken as a complete dataset')
+@pytest.mark.parametrize('bad,msg', [('bands', 'has 4 bands of 64x64'), ('size', 'has 13 bands of 32x32'), ('text', 'cannot be read as a raster'),
+                                     ('nan', 'holds NaN or Inf pixels in band')])
+def test_mixed_source(tmp_path, monkeypatch, bad, msg):
+    import rasterio
+    from eo_nb.sample import make_sample
+    from eo_nb.convert import create_dataset
+    from eo_nb.store import is_dataset, read_manifest
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
+    src = make_sample(tmp_path/'sample')
+    f = sorted((src/'Forest').glob('*.tif'))[5]
+    with rasterio.open(f) as r: prof, a = r.profile, r.read()
+    if bad == 'text': f.write_text('not a tile')
+    else:
+        if bad == 'bands': a = a[:4]
+        if bad == 'size': a = a[:, :32, :32]
+        if bad == 'nan': a = a.astype('float32'); a[2, 5, 5] = np.nan
+        f.unlink()
+        with rasterio.open(f, 'w', **dict(prof, count=len(a), height=a.shape[1], width=a.shape[2], dtype=a.dtype)) as w: w.write(a)
+    if bad == 'nan':                                                     # every tile float, one with a NaN
+        for g in src.rglob('*.tif'):
+            if g != f:
+                with rasterio.open(g) as r: p2, b = r.profile, r.read()
+                g.unlink()
+                with rasterio.open(g, 'w', **dict(p2, dtype='float32')) as w: w.write(b.astype('float32'))
+    with pytest.raises(ValueError, match=msg) as e: create_dataset(src, progress=False)
+    assert str(f) in str(e.value)
+    for d in (tmp_path/'data'/'datasets').iterdir(): assert not (is_dataset(d) and read_manifest(d)['complete'])
+
+@case('datasets on disk', 'test_data of other classes or without the training bands is refused before training, naming the difference')
+def test_test_data_other_classes_or_bands(tiny_dataset, tmp_path):
+    from eo_nb.loaders import dataloaders, test_dataloader
+    src, ds = tiny_dataset
+    dls = dataloaders(ds, bs=16, device='cpu')
+    other = copy(src, tmp_path/'other'); shutil.rmtree(other/'Forest')
+    with pytest.raises(ValueError, match=r"missing \['Forest'\]"): test_dataloader(dls, other, progress=False)
+    dls4 = dataloaders(ds, bs=16, bands='B02,B03,B04,B08', device='cpu')
+    tds = SimpleNamespace(**vars(ds)); tds.manifest = dict(ds.manifest, bands=[b.replace('B08', 'X8') for b in ds.bands])
+    import eo_nb.store
+    rebranded = eo_nb.store.EODataset.__new__(eo_nb.store.EODataset); rebranded.__dict__.update(tds.__dict__)
+    with pytest.raises(UnknownNameError, match="lacks bands the model was trained on"): test_dataloader(dls4, rebranded)
+
+@case('datasets on disk', 'a build into a folder that holds a dataset of another source or parameters, or other files, is refused; nothing is mixed')
+def test_dataset_folder_taken(tiny_dataset, tmp_path):
+    from eo_nb.convert import create_dataset
+    src, ds = tiny_dataset
+    with pytest.raises(FileExistsError, match='another source or with other parameters'): create_dataset(src, dest=ds.path, chunk_mb=1, progress=False)
+    (tmp_path/'busy').mkdir(); (tmp_path/'busy'/'notes.txt').write_text('mine')
+    with pytest.raises(FileExistsError, match='is not an eo_nb dataset'): create_dataset(src, dest=tmp_path/'busy', progress=False)
+    assert (tmp_path/'busy'/'notes.txt').read_text() == 'mine'

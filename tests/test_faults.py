@@ -245,6 +245,56 @@ def test_chipping_resume_removes_half_written_shards(tmp_path):
     assert st.meta['complete']
     assert not [f for f in dest.rglob('*.tmp')], [str(f) for f in dest.rglob('*.tmp')]
 
+# ---- datasets on disk ------------------------------------------------------------------------------------------------
+BUILD = """import sys
+from eo_nb.convert import create_dataset
+create_dataset(sys.argv[1], dest=sys.argv[2], chunk_mb=1, n_workers=1, progress=False)
+"""
+
+def _check_partial_dataset(dest):
+    "An interrupted dataset build: manifest valid and incomplete, whole shards, markers readable and pointing at written samples."
+    from eo_nb.store import open_dataset, read_manifest
+    if not (dest/'manifest.json').exists(): return
+    m = read_manifest(dest)
+    for f in _temp_files_hidden(dest):
+        if f.parent.name == 'image':
+            a = np.load(f, allow_pickle=False)
+            assert a.dtype == np.uint16 and a.shape[1:] == (13, 64, 64) and 1 <= len(a) <= 16, (f, a.shape, a.dtype)
+        if f.parent.name == 'parts':                                      # a marker is written after its shard
+            p = pd.read_parquet(f)
+            assert (p['shard'] == int(f.stem)).all() and len(p) == len(np.load(dest/'image'/f'{f.stem}.npy')), f
+    if not m['complete']:
+        with pytest.raises(ValueError, match='incomplete'): open_dataset(dest)
+
+def _dataset_files(dest): return sorted(str(f.relative_to(dest)) for f in dest.rglob('*') if f.is_file() and not f.name.startswith('.'))
+
+@pytest.mark.case(component='datasets on disk', kind='fault',
+                  guarantee='create_dataset killed at any moment leaves whole shards, readable markers and an incomplete manifest; rerunning it gives the identical dataset (shards, index, manifest) of an uninterrupted build')
+def test_dataset_build_killed_and_resumed_equals_uninterrupted(tmp_path):
+    from eo_nb.sample import make_sample
+    from eo_nb.store import open_dataset
+    src = make_sample(tmp_path/'sample')                                    # 240 tiles: 15 chunks of 16
+    rng = random.Random(5)
+    dest, ref, log = tmp_path/'killed', tmp_path/'uninterrupted', tmp_path/'build.log'
+    _finish(_start([sys.executable, '-c', BUILD, src, ref], tmp_path/'ref.log'), tmp_path/'ref.log')
+    parts = lambda: len(list((dest/'parts').glob('*.parquet'))) if (dest/'parts').is_dir() else 0
+    moments = [(rng.uniform(0.5, 2.0), None)] + [(rng.uniform(0, 0.05), k) for k in sorted(rng.sample(range(1, 14), 3))]
+    kills = []
+    for delay, k in moments:
+        proc = _start([sys.executable, '-c', BUILD, src, dest], log)
+        if k is not None and not _wait_for(lambda: parts() >= k, proc, log): break
+        time.sleep(delay)
+        kills.append((k, parts(), _kill(proc)))
+        _check_partial_dataset(dest)
+    assert sum(alive for *_, alive in kills) >= 2, f"most kills came after the build ended: {kills}"
+    _finish(_start([sys.executable, '-c', BUILD, src, dest], log), log)
+    a, b = open_dataset(dest), open_dataset(ref)
+    drop = lambda m: {**m, 'provenance': {k: v for k, v in m['provenance'].items() if k != 'created'}}
+    assert drop(a.manifest) == drop(b.manifest)
+    pd.testing.assert_frame_equal(a.index, b.index)
+    assert _dataset_files(dest) == _dataset_files(ref)
+    for f in (ref/'image').glob('*.npy'): assert np.array_equal(np.load(f), np.load(dest/'image'/f.name)), f.name
+
 # ---- sweeps ---------------------------------------------------------------------------------------------------------
 SWEEP = "name: f\nfixed: {data: sample, model: eo_cnn_small, epochs: 2, tta: false}\ngrid:\n  seed: [0, 1, 2]\n"
 

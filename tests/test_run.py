@@ -197,14 +197,24 @@ def test_timeseries_run_on_eopatch(tmp_path):
 
 @needs_subset
 def test_finetune_from_a_torchgeo_style_file_by_band_name(tmp_path):
-    "-p pretrained with -p pretrained_bands: a raw 13-band timm state dict fine-tuned on 4 bands, the first layer mapped by name."
+    "-p pretrained with -p pretrained_bands: a raw timm state dict whose bands are in another order (and lack one) fine-tuned on 5 bands, the first layer mapped by name."
     import torch, timm
-    src = timm.create_model('resnet18', in_chans=13, num_classes=10)
+    from eo_nb.experiment import check_params, task_dataloaders, experiment_learner
+    ck = ['B08', 'B11', 'B02', 'B04', 'B03', 'B12']                  # the file's bands: not the data's order, and no B05
+    src = timm.create_model('resnet18', in_chans=len(ck), num_classes=10)
     torch.save({'state_dict': {f'model.{k}': v for k, v in src.state_dict().items()}}, tmp_path/'tg.pth')
-    s2 = 'B01,B02,B03,B04,B05,B06,B07,B08,B09,B10,B11,B12,B8A'
+    bands, w = ['B04', 'B03', 'B02', 'B08', 'B05'], src.conv1.weight.detach()
+    want = torch.stack([w[:, ck.index(b)] if b in ck else w.mean(1) for b in bands], 1)   # by name; B05, not in the file: the mean kernel
+    params = dict(model='resnet18', data=str(SUBSET), bands=','.join(bands), epochs=1, bs=16, pretrained=str(tmp_path/'tg.pth'),
+                  pretrained_bands=','.join(ck))
+    # step 0: the learner the run builds (check_params -> task_dataloaders -> experiment_learner), before any training
+    p = check_params(**params, out_dir=str(tmp_path/'step0'))
+    learn = experiment_learner(p, task_dataloaders(p, device='cpu'), tensorboard=False)
+    torch.testing.assert_close(learn.model.conv1.weight.detach().cpu(), want, rtol=0, atol=0)
+    # the run itself, with a learning rate too small to move the weights: its model.pth has the same first layer
     out = tmp_path/'run'
-    run(tmp_path, model='resnet18', data=str(SUBSET), bands='B04,B03,B02,B08', epochs=1, bs=16, pretrained=str(tmp_path/'tg.pth'),
-        pretrained_bands=s2, out_dir=str(out))
-    assert json.loads((out/'config.json').read_text())['params']['pretrained_bands'] == s2
+    run(tmp_path, **params, lr=1e-9, tta=False, out_dir=str(out))
+    torch.testing.assert_close(torch.load(out/'model.pth', weights_only=True)['model']['conv1.weight'], want, rtol=0, atol=1e-5)
+    assert json.loads((out/'config.json').read_text())['params']['pretrained_bands'] == ','.join(ck)
     with pytest.raises(PapermillExecutionError, match='give pretrained too'):
-        run(tmp_path, pretrained_bands=s2, out_dir=str(tmp_path/'run2'))
+        run(tmp_path, pretrained_bands=','.join(ck), out_dir=str(tmp_path/'run2'))
