@@ -13,11 +13,12 @@ from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
 from .core import *
 from .io import raster_meta, read_raster, check_pixel_dtype
+from .augment import Normalize, DihedralShift
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'resolve_data', 'scan_folder', 'default_band_names', 'read_tiles', 'band_stats', 'TileDataset',
-           'load_folder', 'stratified_split', 'split_folder', 'Normalize', 'DihedralShift', 'parse_indices',
-           'AddIndices', 'eo_dataloaders', 'test_dataloader']
+           'load_folder', 'stratified_split', 'split_folder', 'parse_indices', 'AddIndices', 'eo_dataloaders',
+           'test_dataloader']
 
 # %% ../nbs/20_data.ipynb #b7d32472
 def resolve_data(data:str, download:bool=True)->Path:
@@ -182,55 +183,6 @@ def split_folder(src, dest, test_pct:float=0.3, seed:int=0)->tuple[Path, Path]:
             link = d/files[i].name
             if not link.exists(): link.symlink_to(Path(files[i]).resolve())
     return dest/'train', dest/'test'
-
-# %% ../nbs/20_data.ipynb #199a758f
-class Normalize(ItemTransform):
-    "Per-band standardisation of a batch with saved statistics."
-    order = 10
-    def __init__(self, mean, std): self.mean, self.std = list(mean), list(std)
-    def encodes(self, b):
-        x, *rest = b
-        m = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        s = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        return ((x - m) / s, *rest)
-
-class DihedralShift(ItemTransform):
-    "Random flips, 90-degree rotations and shifts (or crops), per sample, for any band count (training only)."
-    split_idx, order = 0, 20
-    def __init__(self, dihedral:bool=True,   # the 8 flips/rotations of the square
-                 max_shift:float=0.125,      # largest shift (reflected borders), as a fraction of the size
-                 crop:float=1.):             # <1: train on random crops of this fraction of the size instead
-        self.dihedral, self.max_shift, self.crop = dihedral, max_shift, crop
-    @staticmethod
-    def _gather(x, oy, ox, h, w):
-        "Per-sample windows of size (h, w) at offsets (oy, ox) of `x`."
-        B, dev = x.shape[0], x.device
-        rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]
-        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]
-        return x[torch.arange(B, device=dev)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
-    def encodes(self, b):
-        x, *rest = b
-        B, C, H, W = x.shape
-        if self.dihedral:
-            d = torch.randint(0, 8, (B,), device=x.device)
-            out = x.clone()
-            for k in range(8):
-                m = d == k
-                if not m.any(): continue
-                t = x[m]
-                if k >= 4: t = t.flip(-1)
-                out[m] = torch.rot90(t, k % 4, (-2, -1)) if H == W else (t.flip(-2) if k % 2 else t)
-            x = out
-        if self.crop < 1:
-            h, w = max(1, round(self.crop * H)), max(1, round(self.crop * W))
-            oy = torch.randint(0, H - h + 1, (B,), device=x.device); ox = torch.randint(0, W - w + 1, (B,), device=x.device)
-            return (self._gather(x, oy, ox, h, w), *rest)
-        p = int(round(self.max_shift * min(H, W)))
-        if p > 0:
-            xp = torch.nn.functional.pad(x, (p, p, p, p), mode='reflect')
-            oy = torch.randint(0, 2 * p + 1, (B,), device=x.device); ox = torch.randint(0, 2 * p + 1, (B,), device=x.device)
-            x = self._gather(xp, oy, ox, H, W)
-        return (x, *rest)
 
 # %% ../nbs/20_data.ipynb #9bd8744f
 def parse_indices(indices)->list:

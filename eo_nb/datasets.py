@@ -13,14 +13,15 @@ from fastai.torch_core import default_device
 from .core import *
 from .io import read_raster, check_pixel_dtype
 from .chips import chip_windows
-from .data import band_stats, stratified_split, Normalize, DihedralShift, _dl, select_bands
+from .data import band_stats, stratified_split, _dl, select_bands
+from .augment import Normalize, DihedralShift, JointDihedral, DropSteps
 
 # %% auto #0
 __all__ = ['encode_mask', 'SegmentationDataset', 'segmentation_from_scene', 'concat_segmentation', 'cloud38_segmentation',
-           'sar_segmentation', 'JointDihedral', 'TimeSeriesDataset', 'eopatch_timeseries', 'MultiLabelDataset',
+           'sar_segmentation', 'TimeSeriesDataset', 'eopatch_timeseries', 'MultiLabelDataset',
            'multilabel_from_bigearthnet', 'segmentation_dataloaders', 'timeseries_dataloaders',
-           'multilabel_dataloaders', 'PixelSeriesDataset', 'load_sits', 'DropSteps', 'pixel_series_dataloaders',
-           'ChipStoreDataset', 'chip_dataloaders']
+           'multilabel_dataloaders', 'PixelSeriesDataset', 'load_sits', 'pixel_series_dataloaders', 'ChipStoreDataset',
+           'chip_dataloaders']
 
 # %% ../nbs/22_datasets.ipynb #627fca77
 def encode_mask(mask:np.ndarray,   # raw label values, any shape
@@ -219,47 +220,6 @@ def sar_segmentation(pairs,                  # [(scene, mask)]: scene = a file o
     ds = concat_segmentation(dss)
     ds.groups = np.repeat(np.arange(len(dss)), [len(d) for d in dss])
     return ds
-
-# %% ../nbs/22_datasets.ipynb #95af5ffb
-def _dihedral(t, d):
-    "Apply dihedral transform `d[b]` (0..7) to sample `b` of `t` (B, ..., H, W)."
-    H, W = t.shape[-2:]
-    out = t.clone()
-    for k in range(8):
-        m = d == k
-        if not m.any(): continue
-        u = t[m]
-        if k >= 4: u = u.flip(-1)
-        out[m] = torch.rot90(u, k % 4, (-2, -1)) if H == W else (u.flip(-2) if k % 2 else u)
-    return out
-
-def _crop(t, oy, ox, h, w):
-    "Per-sample windows (h, w) at (oy, ox) of `t` (B, ..., H, W)."
-    B, lead = t.shape[0], t.shape[1:-2]
-    flat = t.reshape(B, -1, *t.shape[-2:])
-    return DihedralShift._gather(flat, oy, ox, h, w).reshape(B, *lead, h, w)
-
-class JointDihedral(ItemTransform):
-    "The same random flip/90-degree rotation (and crop) on each sample's image (B,[T,]C,H,W) and mask (B,[T,]H,W); training only."
-    split_idx, order = 0, 20
-    def __init__(self, dihedral:bool=True,  # the 8 flips/rotations of the square
-                 crop:float=1.):            # <1: random crops of this fraction of the size
-        self.dihedral, self.crop = dihedral, crop
-    def encodes(self, b):
-        x, *rest = b
-        B, dev = x.shape[0], x.device
-        H, W = x.shape[-2:]
-        spatial = [i for i, r in enumerate(rest) if torch.is_tensor(r) and r.ndim >= 3 and r.shape[0] == B and r.shape[-2:] == (H, W)]
-        if self.dihedral:
-            d = torch.randint(0, 8, (B,), device=dev)
-            x = _dihedral(x, d)
-            for i in spatial: rest[i] = _dihedral(rest[i], d)
-        if self.crop < 1:
-            h, w = max(1, round(self.crop * H)), max(1, round(self.crop * W))
-            oy, ox = torch.randint(0, H - h + 1, (B,), device=dev), torch.randint(0, W - w + 1, (B,), device=dev)
-            x = _crop(x, oy, ox, h, w)
-            for i in spatial: rest[i] = _crop(rest[i], oy, ox, h, w)
-        return (x, *rest)
 
 # %% ../nbs/22_datasets.ipynb #89194cae
 class TimeSeriesDataset(torch.utils.data.Dataset):
@@ -595,17 +555,6 @@ def load_sits(path)->PixelSeriesDataset:
     if not len(y): raise ValueError(f"{path} holds no series (X has shape {a['X'].shape}).")
     try: return PixelSeriesDataset(a['X'], y, [str(c) for c in a['classes']], [str(b) for b in a['bands']], a.get('dates_days_since_1970'))
     except ValueError as e: raise ValueError(f"{path}: {e}") from None
-
-class DropSteps(ItemTransform):
-    "Training only: mark a random fraction of each series' valid steps as missing (x 0, t -1), keeping at least one."
-    split_idx, order = 0, 20
-    def __init__(self, p:float=0.1): self.p = p
-    def encodes(self, b):
-        x, t, y = b
-        drop = (torch.rand(t.shape, device=t.device) < self.p) & (t >= 0)
-        keep_one = (t >= 0) & ~drop
-        drop &= keep_one.any(1, keepdim=True)                        # a series never loses all its steps
-        return x.masked_fill(drop.unsqueeze(-1), 0.), t.masked_fill(drop, -1.), y
 
 def pixel_series_dataloaders(ds:PixelSeriesDataset, valid_pct:float=0.2, seed:int=42, bs:int=64,
                              drop_steps:float=0.1,   # training: fraction of steps dropped at random (0: none)

@@ -10,7 +10,8 @@ import rasterio
 from rasterio.windows import Window
 from .core import *
 from .chips import chip_windows
-from .learner import load_run_model, dihedral, undo_dihedral, _band_key
+from .learner import load_run_model, _band_key
+from .augment import dihedral, undo_dihedral
 from .io import RasterReadError, _open, _gdal_reason
 
 # %% auto #0

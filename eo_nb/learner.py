@@ -18,11 +18,13 @@ from .core import *
 from .models import create_model, check_model_name, create_segmentation_model, SERIES_MODELS
 from .metrics import (fastai_metrics, classification_metrics, segmentation_metrics, segmentation_fastai_metrics,
                            multilabel_metrics, multilabel_fastai_metrics)
+from .augment import dihedral, undo_dihedral
+from .tasks import get_task
 
 # %% auto #0
-__all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner', 'dihedral',
-           'undo_dihedral', 'predict_tta', 'evaluate', 'save_run_model', 'load_run_model', 'is_model_file',
-           'load_pretrained', 'fit_baseline', 'save_baseline', 'git_commit', 'run_config', 'plot_history']
+__all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner', 'predict_tta',
+           'evaluate', 'save_run_model', 'load_run_model', 'is_model_file', 'load_pretrained', 'fit_baseline',
+           'save_baseline', 'git_commit', 'run_config', 'plot_history']
 
 # %% ../nbs/50_learner.ipynb #850d4339
 def _skipped(cb)->bool:
@@ -218,19 +220,10 @@ def eo_learner(dls,                          # DataLoaders from `eo_dataloaders`
     return learn
 
 # %% ../nbs/50_learner.ipynb #8be23039
-def dihedral(x:torch.Tensor, k:int)->torch.Tensor:
-    "The `k`-th (0..7) flip/90-degree rotation of the square image batch `x`."
-    return torch.rot90(x.flip(-1) if k >= 4 else x, k % 4, (-2, -1))
-
-def undo_dihedral(x:torch.Tensor, k:int)->torch.Tensor:
-    "The inverse of `dihedral(., k)`: maps a prediction on the transformed image back onto the original grid."
-    x = torch.rot90(x, -(k % 4), (-2, -1))
-    return x.flip(-1) if k >= 4 else x
-
 def predict_tta(model, dl, task='classification')->tuple[np.ndarray, np.ndarray]:
     "Probabilities averaged over the 8 flips/rotations of each tile (test-time augmentation), and targets."
     act = (lambda o: o.sigmoid()) if task == 'multilabel' else (lambda o: o.softmax(1))
-    back = undo_dihedral if task == 'segmentation' else (lambda o, k: o)     # per-pixel outputs go back onto the grid
+    back = undo_dihedral if get_task(task).tta == 'dihedral_pixels' else (lambda o, k: o)     # per-pixel outputs go back onto the grid
     model.eval(); probs, targs = [], []
     with torch.no_grad():
         for xb, yb in dl:

@@ -15,8 +15,8 @@ from .core import *
 from .store import EODataset
 from .tasks import get_task, Task
 from .splits import stratified_split, split_seeded, split_groups
-from .data import Normalize, DihedralShift, AddIndices, parse_indices
-from .datasets import JointDihedral, DropSteps
+from .data import AddIndices, parse_indices
+from .augment import Normalize, DihedralShift, JointDihedral, DropSteps
 
 # %% auto #0
 __all__ = ['TaskDataset', 'choose_split', 'batch_loader', 'dataloaders', 'test_dataloader']
