@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 from .core import *
 from .tasks import get_task
+from .metrics import task_metrics
 
 # %% auto #0
-__all__ = ['batch_features', 'Baseline', 'baseline_predict', 'task_metrics', 'fit_baseline']
+__all__ = ['batch_features', 'Baseline', 'baseline_predict', 'fit_baseline']
 
 # %% ../nbs/52_baselines.ipynb #910299e4
 def batch_features(kind:str, batch)->tuple[np.ndarray, np.ndarray]:
@@ -67,14 +68,6 @@ def baseline_predict(net:Baseline, dl)->tuple[np.ndarray, np.ndarray]:
             y = y.reshape(x.shape[0], *x.shape[-2:])
         ps.append(p); ys.append(y)
     return np.concatenate(ps), np.concatenate(ys)
-
-def task_metrics(task, targs, probs, classes, ignore_index:int=255)->dict:
-    "The metrics of `task` (classification, multi-label or per-pixel) from targets and probabilities."
-    from eo_nb.metrics import classification_metrics, segmentation_metrics, multilabel_metrics
-    m = get_task(task).metrics
-    if m == 'segmentation': return segmentation_metrics(targs, probs.argmax(1), classes, ignore_index)
-    if m == 'multilabel': return multilabel_metrics(targs, probs, classes)
-    return classification_metrics(targs, probs.argmax(1), classes)
 
 def fit_baseline(dls,                    # DataLoaders from `eo_nb.loaders.dataloaders` (any task)
                  model:str='rf',         # 'rf': scikit-learn's RandomForestClassifier

@@ -17,9 +17,9 @@ import fastai.callback.schedule, fastai.callback.fp16  # noqa: adds fit_one_cycl
 from .core import *
 from .models import create_model, check_model_name, create_segmentation_model, SERIES_MODELS
 from .metrics import (fastai_metrics, classification_metrics, segmentation_metrics, segmentation_fastai_metrics,
-                           multilabel_metrics, multilabel_fastai_metrics)
+                           multilabel_metrics, multilabel_fastai_metrics, task_metrics, task_fastai_metrics)
 from .augment import dihedral, undo_dihedral
-from .tasks import get_task
+from .tasks import get_task, TASKS as TASK_TABLE
 
 # %% auto #0
 __all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner', 'predict_tta',
@@ -149,26 +149,21 @@ def load_checkpoint(learn, path)->int:
     return int(state['epoch'])
 
 # %% ../nbs/50_learner.ipynb #74453f15
-TASKS = ('classification', 'segmentation', 'multilabel', 'pixel_series', 'timeseries')
+TASKS = tuple(TASK_TABLE)
 
 def _task_net(task, model, n_in, n_out, pretrained, mk, eo):
-    "The network, loss and metrics of `task`."
-    if task == 'timeseries':
-        if not eo.get('segmentation') or model != 'utae':
-            raise ValueError(f"Image time series are trained here as per-pixel maps with model='utae' (got model={model!r}, "
-                             f"{'masks' if eo.get('segmentation') else 'one label per series'}): use timeseries_dataloaders with masks.")
-        ii = eo.get('ignore_index', 255)
-        return create_model(model, n_in, n_out, **mk), CrossEntropyLossFlat(axis=1, ignore_index=ii), segmentation_fastai_metrics(n_out, ii)
-    if (task == 'pixel_series') != (model in SERIES_MODELS):
+    "The network, loss and metrics of `task`, as its entry in `eo_nb.tasks.TASKS` says."
+    t, ii = get_task(task), eo.get('ignore_index', 255)
+    if t.model_kind == 'image_series':
+        if model != 'utae': raise ValueError(f"Image time series are trained here as per-pixel maps with model='utae' (got model={model!r}).")
+        net = create_model(model, n_in, n_out, **mk)
+    elif (t.model_kind == 'series') != (model in SERIES_MODELS):
         raise ValueError(f"model={model!r} does not fit task={task!r}: pixel time series need a series model "
                          f"({', '.join(SERIES_MODELS)}), and those models take nothing but series.")
-    if task == 'segmentation':
-        ii = eo.get('ignore_index', 255)
-        net = create_segmentation_model(model, n_in, n_out, img_size=eo.get('size', 64), pretrained=pretrained, **mk)
-        return net, CrossEntropyLossFlat(axis=1, ignore_index=ii), segmentation_fastai_metrics(n_out, ii)
-    net = create_model(model, n_in, n_out, pretrained=pretrained, **mk)
-    if task == 'multilabel': return net, BCEWithLogitsLossFlat(), multilabel_fastai_metrics()
-    return net, None, fastai_metrics()
+    elif t.model_kind == 'segmentation': net = create_segmentation_model(model, n_in, n_out, img_size=eo.get('size', 64), pretrained=pretrained, **mk)
+    else: net = create_model(model, n_in, n_out, pretrained=pretrained, **mk)
+    loss = dict(pixel_cross_entropy=CrossEntropyLossFlat(axis=1, ignore_index=ii), bce=BCEWithLogitsLossFlat()).get(t.loss)   # None: label smoothing below
+    return net, loss, task_fastai_metrics(t.name, n_out, ii)
 
 def eo_learner(dls,                          # DataLoaders from `eo_dataloaders` (they carry `dls.eo`)
                model:str='eo_cnn',           # a name for `create_model`
@@ -190,8 +185,9 @@ def eo_learner(dls,                          # DataLoaders from `eo_dataloaders`
     if keep not in ('last', 'best'): raise ValueError(f"keep={keep!r}: use 'last' (the final epoch) or 'best' (lowest {monitor}).")
     task = dls.eo.get('task', 'classification')
     if task not in TASKS: raise ValueError(f"eo_learner trains {', '.join(TASKS)}; these DataLoaders are for {task!r}.")
-    if task == 'segmentation' and mixup: raise ValueError("MixUp blends whole images and their single labels; it is not defined for masks: use mixup=0 for segmentation.")
-    if task == 'pixel_series' and mixup: raise ValueError("MixUp is not supported for pixel time series (masked steps would be blended): use mixup=0.")
+    t = get_task(task)
+    if mixup and t.per_pixel: raise ValueError(f"MixUp blends whole images and their single labels; it is not defined for masks: use mixup=0 for {task}.")
+    if mixup and t.model_kind == 'series': raise ValueError("MixUp is not supported for pixel time series (masked steps would be blended): use mixup=0.")
     set_seed(seed, reproducible=True)
     by_name = bool(pretrained) and not isinstance(pretrained, bool) and (pretrained_bands is not None or is_model_file(pretrained))
     net, loss, metrics = _task_net(task, model, dls.eo.get('n_in', len(dls.eo['bands'])), len(dls.eo['classes']),
@@ -222,7 +218,7 @@ def eo_learner(dls,                          # DataLoaders from `eo_dataloaders`
 # %% ../nbs/50_learner.ipynb #8be23039
 def predict_tta(model, dl, task='classification')->tuple[np.ndarray, np.ndarray]:
     "Probabilities averaged over the 8 flips/rotations of each tile (test-time augmentation), and targets."
-    act = (lambda o: o.sigmoid()) if task == 'multilabel' else (lambda o: o.softmax(1))
+    act = (lambda o: o.sigmoid()) if get_task(task).loss == 'bce' else (lambda o: o.softmax(1))
     back = undo_dihedral if get_task(task).tta == 'dihedral_pixels' else (lambda o, k: o)     # per-pixel outputs go back onto the grid
     model.eval(); probs, targs = [], []
     with torch.no_grad():
@@ -236,14 +232,11 @@ def evaluate(learn, dl=None, tta:bool=False)->tuple[dict, np.ndarray, np.ndarray
     "Metrics (classification, segmentation or multi-label, by `learn.eo['task']`), probabilities and targets of `learn` on `dl` (default: validation)."
     dl = dl if dl is not None else learn.dls.valid
     task = learn.eo.get('task', 'classification')
-    if tta and task not in ('pixel_series', 'timeseries'): probs, targs = predict_tta(learn.model, dl, task)   # TTA: single-input image models
+    if tta and get_task(task).tta: probs, targs = predict_tta(learn.model, dl, task)   # TTA: single-input image models
     else:
         probs, targs = learn.get_preds(dl=dl)
         probs, targs = probs.float().numpy(), targs.numpy()
-    if task in ('segmentation', 'timeseries'): m = segmentation_metrics(targs, probs.argmax(1), learn.eo['classes'], learn.eo.get('ignore_index', 255))
-    elif task == 'multilabel': m = multilabel_metrics(targs, probs, learn.eo['classes'])
-    else: m = classification_metrics(targs, probs.argmax(1), learn.eo['classes'])
-    return m, probs, targs
+    return task_metrics(task, targs, probs, learn.eo['classes'], learn.eo.get('ignore_index', 255)), probs, targs
 
 # %% ../nbs/50_learner.ipynb #2efdb2d4
 def save_run_model(learn, path)->Path:

@@ -9,7 +9,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['classification_metrics', 'fastai_metrics', 'plot_confusion_matrix', 'confusion', 'scores_from_confusion',
            'segmentation_metrics', 'SegmentationMetric', 'segmentation_fastai_metrics', 'multilabel_metrics',
-           'multilabel_fastai_metrics']
+           'multilabel_fastai_metrics', 'task_metrics', 'task_fastai_metrics']
 
 # %% ../nbs/40_metrics.ipynb #7097aad0
 def classification_metrics(y_true, y_pred, classes:list)->dict:
@@ -135,3 +135,20 @@ def multilabel_fastai_metrics(thresh:float=0.5)->list:
     "Micro and macro F1 and mAP on sigmoid outputs, as fastai metrics."
     from fastai.metrics import F1ScoreMulti, APScoreMulti
     return [F1ScoreMulti(thresh=thresh, average='micro'), F1ScoreMulti(thresh=thresh, average='macro'), APScoreMulti(average='macro')]
+
+# %% ../nbs/40_metrics.ipynb #f528fb35
+def task_metrics(task, targs, probs, classes, ignore_index:int=255)->dict:
+    "The metrics of `task` (a name of `eo_nb.tasks.TASKS`) from targets and probabilities."
+    from eo_nb.tasks import get_task
+    m = get_task(task).metrics
+    if m == 'segmentation': return segmentation_metrics(targs, np.asarray(probs).argmax(1), classes, ignore_index)
+    if m == 'multilabel': return multilabel_metrics(targs, probs, classes)
+    return classification_metrics(targs, np.asarray(probs).argmax(1), classes)
+
+def task_fastai_metrics(task, n_classes:int, ignore_index:int=255)->list:
+    "The fastai metrics shown per epoch for `task`."
+    from eo_nb.tasks import get_task
+    m = get_task(task).metrics
+    if m == 'segmentation': return segmentation_fastai_metrics(n_classes, ignore_index)
+    if m == 'multilabel': return multilabel_fastai_metrics()
+    return fastai_metrics()
