@@ -209,8 +209,11 @@ class EODataset:
         if rows.dtype == bool: rows = np.flatnonzero(rows)
         rows = np.atleast_1d(rows)
         spec = self.keys[key]
+        loc = self._loc[rows]
+        if len(loc) and (loc[:, 0] == loc[0, 0]).all():              # rows of one shard: one fancy index (small datasets)
+            return np.ascontiguousarray(self._shard(key, int(loc[0, 0]))[loc[:, 1]])
         out = np.empty((len(rows), *spec['shape']), np.dtype(spec['dtype']))
-        for i, (k, o) in enumerate(self._loc[rows]): out[i] = self._shard(key, int(k))[o]
+        for i, (k, o) in enumerate(loc): out[i] = self._shard(key, int(k))[o]
         return out
     def __getitem__(self, i):
         "The sample dict of row `i`: its arrays by key, label, bands, crs, bounds, time, source, id, split."
