@@ -8,6 +8,7 @@ import io as _io, json, warnings
 from pathlib import Path
 import numpy as np
 from .core import *
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['COMPOSITES', 'composite_channels', 'available_composites', 'valid_mask', 'stretch', 'composite', 'to_png',
@@ -175,14 +176,14 @@ def _series_plot(xs, ys, classes, bands, band=0, title=''):
 
 def _draw(task, xs, ys, preds, eo, n, rgb, ncols, probs=None):
     "Draw samples of any task: xs inputs, ys targets, preds predictions (or None)."
-    classes, bands = list(eo['classes']), list(eo['bands'])
+    classes, bands, t = list(eo['classes']), list(eo['bands']), get_task(task)
     ign = eo.get('ignore_index', 255)
-    if task == 'pixel_series':
+    if t.model_kind == 'series':
         return _series_plot(xs[:n], ys[:n] if preds is None else preds[:n], classes, bands,
                             title='series coloured by ' + ('class' if preds is None else 'predicted class'))
     rgb = _rgb_or_first(bands, rgb)
-    seg = task == 'segmentation' or (task == 'timeseries' and np.ndim(ys) > 1)
-    if task == 'timeseries': xs = xs[:, int(np.argmax([np.abs(x).sum() for x in xs[0]]))] if xs.ndim == 5 else xs   # one non-empty step
+    seg = t.per_pixel and np.ndim(ys) > 1
+    if t.model_kind == 'image_series': xs = xs[:, int(np.argmax([np.abs(x).sum() for x in xs[0]]))] if xs.ndim == 5 else xs   # one non-empty step
     if seg:
         cols = 3 if preds is not None else 2
         fig, axs = _grid(min(n, len(xs)) * cols, cols, 2.0, 2.0)
@@ -196,12 +197,12 @@ def _draw(task, xs, ys, preds, eo, n, rgb, ncols, probs=None):
         return fig
     fig, axs = _grid(min(n, len(xs)), ncols)
     for i, ax in zip(range(min(n, len(xs))), axs.flat):
-        if task == 'multilabel':
-            t = {classes[k] for k in np.flatnonzero(ys[i] > 0.5)}
-            if preds is None: title, ok = '\n'.join(sorted(t))[:60], True
+        if t.target == 'labels':
+            tl = {classes[k] for k in np.flatnonzero(ys[i] > 0.5)}
+            if preds is None: title, ok = '\n'.join(sorted(tl))[:60], True
             else:
                 p = {classes[k] for k in np.flatnonzero(preds[i])}
-                title, ok = f"✓ {', '.join(sorted(t & p))}\n✗ {', '.join(sorted(p ^ t))}"[:70], p == t
+                title, ok = f"✓ {', '.join(sorted(tl & p))}\n✗ {', '.join(sorted(p ^ tl))}"[:70], p == tl
         else:
             title, ok = classes[int(ys[i])], True
             if preds is not None:
@@ -237,7 +238,7 @@ def _predict_batch(learn, b):
         learn.model.eval()
         out = learn.model(*b[:n_inp])
     out = out[0] if isinstance(out, tuple) else out
-    if task == 'multilabel': p = _np(torch.sigmoid(out)); return (p > 0.5), p.max(1), p
+    if get_task(task).loss == 'bce': p = _np(torch.sigmoid(out)); return (p > 0.5), p.max(1), p
     p = _np(torch.softmax(out.float(), 1))
     return p.argmax(1), p.max(1), p
 
@@ -250,8 +251,8 @@ def show_results(learn,             # a Learner made by `eo_learner` (it carries
     b = dl.one_batch()
     preds, conf, _ = _predict_batch(learn, b)
     x, y = _split_batch(b)
-    return _draw(learn.eo.get('task', 'classification'), x, y, preds, learn.eo, n, rgb, ncols,
-                 probs=conf if learn.eo.get('task', 'classification') == 'classification' else None)
+    task = get_task(learn.eo.get('task', 'classification'))
+    return _draw(task.name, x, y, preds, learn.eo, n, rgb, ncols, probs=conf if task.target == 'label' and task.model_kind == 'image' else None)
 
 # %% ../nbs/75_viz.ipynb #179a7d0c
 def plot_per_class(section:dict,    # one section of metrics.json (with `per_class`)
@@ -297,11 +298,12 @@ def worst_predictions(learn, n:int=8, rgb='true_color', ncols:int=4):
     for b in dl:
         p, c, probs = _predict_batch(learn, b)
         x, y = _split_batch(b)
-        if task in ('segmentation', 'timeseries') and y.ndim > 1:
+        if get_task(task).per_pixel and y.ndim > 1:
             s = [-_pixel_acc(pi, yi, learn.eo.get('ignore_index', 255)) for pi, yi in zip(p, y)]
-        elif task == 'multilabel': s = (p != (y > 0.5)).sum(1)
+        elif get_task(task).target == 'labels': s = (p != (y > 0.5)).sum(1)
         else: s = -np.log(np.maximum(probs[np.arange(len(y)), y.astype(np.int64)], 1e-12))   # cross-entropy, from the same forward pass
         xs.append(x); ys.append(y); ps.append(p); score.append(np.asarray(s, np.float64)); conf.append(c)
     xs, ys, ps, score, conf = map(np.concatenate, (xs, ys, ps, score, conf))
     top = np.argsort(-score, kind='stable')[:n]
-    return _draw(task, xs[top], ys[top], ps[top], learn.eo, n, rgb, ncols, probs=conf[top] if task == 'classification' else None)
+    single = get_task(task).target == 'label' and get_task(task).model_kind == 'image'
+    return _draw(task, xs[top], ys[top], ps[top], learn.eo, n, rgb, ncols, probs=conf[top] if single else None)
