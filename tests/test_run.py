@@ -148,8 +148,8 @@ def test_segmentation_run_on_cloud38(tmp_path):
 
 @pytest.mark.parametrize('params,message', [
     (dict(task='segmentaton'), "Did you mean 'segmentation'"),
-    (dict(task='segmentation', data='sample'), 'is not segmentation data'),
-    (dict(task='segmentation', model='rf', data=str(CLOUD38)), 'needs a network encoder'),
+    (dict(task='segmentation', data='sample'), "cannot serve task='segmentation'"),
+    (dict(task='segmentation', model='ltae', data=str(CLOUD38)), "model='ltae' does not fit task='segmentation'"),
 ])
 def test_bad_task_parameters_fail_before_any_output(tmp_path, params, message):
     out = tmp_path/'run'
