@@ -14,8 +14,8 @@ from .store import EODataset, DatasetError, write_dataset, is_dataset, read_mani
 
 # %% auto #0
 __all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_task', 'source_identity', 'scan_class_folder', 'FolderChunks',
-           'class_folder_source', 'ArrayChunks', 'array_source', 'sits_source', 'eopatch_source', 'bigearthnet_source',
-           'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset']
+           'default_band_names', 'class_folder_source', 'ArrayChunks', 'array_source', 'sits_source', 'eopatch_source',
+           'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset']
 
 # %% ../nbs/24_convert.ipynb #ff1f9fbf
 SOURCE_KINDS = {
@@ -75,7 +75,8 @@ IMAGE_EXTS = ('.tif', '.tiff', '.jp2', '.png', '.jpg', '.jpeg')
 def scan_class_folder(path)->tuple[list, list, list]:
     "Tile paths, integer labels and sorted class names of the EuroSAT-style folder `path`."
     path = Path(path)
-    if not path.is_dir(): raise NotADirectoryError(f"Data path {path} is not a folder; give the folder holding one sub-folder per class.")
+    if not path.exists(): raise FileNotFoundError(f"Data folder {path} does not exist. Check the path, or use data='sample'.")
+    if not path.is_dir(): raise NotADirectoryError(f"Data path {path} is a file; give the folder holding one sub-folder per class.")
     classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
     if not classes:
         raise ValueError(f"Data folder {path} has no class sub-folders. Expected a EuroSAT-style layout: "
@@ -117,17 +118,20 @@ class FolderChunks:
                                  minx=b.left, miny=b.bottom, maxx=b.right, maxy=b.top))
         return {'image': x}, rows
 
-def _band_names(path, n, sensor=None):
-    "Band names of a raster's descriptions, else `sensor`'s, else EuroSAT's for 13 / 3 bands, else band1..."
-    with rasterio.open(path) as src: d = list(src.descriptions)
-    if all(d) and len(set(d)) == len(d): return d
+def default_band_names(n:int, sensor=None)->list:
+    "Band names for `n` bands: `sensor`'s if given, EuroSAT MS for 13, EuroSAT RGB for 3, else 'band1'..."
     if sensor is not None:
         s = get_sensor(sensor)
-        if len(s) != n: raise ValueError(f"Sensor '{s.name}' has {len(s)} bands but {path} has {n}.")
+        if len(s) != n: raise ValueError(f"Sensor '{s.name}' has {len(s)} bands but the tiles have {n}.")
         return s.band_names
     if n == 13: return get_sensor('eurosat_ms').band_names
     if n == 3: return get_sensor('eurosat_rgb').band_names
     return [f'band{i + 1}' for i in range(n)]
+
+def _band_names(path, n, sensor=None):
+    "Band names of a raster's descriptions, else `default_band_names`."
+    with rasterio.open(path) as src: d = list(src.descriptions)
+    return d if all(d) and len(set(d)) == len(d) else default_band_names(n, sensor)
 
 def class_folder_source(path, sensor=None, chunk_mb:float=32)->tuple:
     "(make_chunk, n_chunks, manifest) of a EuroSAT-style folder."

@@ -14,11 +14,12 @@ from fastai.torch_core import default_device
 from .core import *
 from .io import raster_meta, read_raster, check_pixel_dtype
 from .augment import Normalize, DihedralShift
+from .splits import stratified_split
+from .convert import scan_class_folder, default_band_names, IMAGE_EXTS
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'resolve_data', 'scan_folder', 'default_band_names', 'read_tiles', 'band_stats', 'TileDataset',
-           'load_folder', 'stratified_split', 'split_folder', 'parse_indices', 'AddIndices', 'eo_dataloaders',
-           'test_dataloader']
+__all__ = ['scan_folder', 'resolve_data', 'read_tiles', 'band_stats', 'TileDataset', 'load_folder', 'split_folder',
+           'parse_indices', 'AddIndices', 'eo_dataloaders', 'test_dataloader']
 
 # %% ../nbs/20_data.ipynb #b7d32472
 def resolve_data(data:str, download:bool=True)->Path:
@@ -41,37 +42,10 @@ def resolve_data(data:str, download:bool=True)->Path:
                                 (f" Did you mean {', '.join(map(repr, hint))}?" if hint else '')) from None
 
 # %% ../nbs/20_data.ipynb #55e81457
-IMAGE_EXTS = ('.tif', '.tiff', '.jp2', '.png', '.jpg', '.jpeg')
+scan_folder = scan_class_folder   # one scanner of class folders: eo_nb.convert's
 
-def scan_folder(path)->tuple[list, list, list]:
-    "Tile paths, integer labels and sorted class names of the EuroSAT-style folder `path`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"Data folder {path} does not exist. Check the path, or use data='sample'.")
-    if not path.is_dir(): raise NotADirectoryError(f"Data path {path} is a file; give the folder holding one sub-folder per class.")
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    if not classes:
-        raise ValueError(f"Data folder {path} has no class sub-folders. Expected a EuroSAT-style layout: "
-                         f"{path}/<class name>/<tile>.tif, one sub-folder per class.")
-    files, labels = [], []
-    for i, c in enumerate(classes):
-        fs = sorted(f for f in (path/c).iterdir() if f.suffix.lower() in IMAGE_EXTS and not f.name.startswith('.'))
-        if not fs:
-            raise ValueError(f"Class folder {path/c} holds no tiles ({'/'.join(IMAGE_EXTS)}). "
-                             "Add tiles to it or remove the folder.")
-        files += fs; labels += [i] * len(fs)
-    return files, labels, classes
 
 # %% ../nbs/20_data.ipynb #4613c401
-def default_band_names(n:int, sensor=None)->list:
-    "Band names for `n` bands: `sensor`'s if given, EuroSAT MS for 13, EuroSAT RGB for 3, else 'band1'..."
-    if sensor is not None:
-        s = get_sensor(sensor)
-        if len(s) != n: raise ValueError(f"Sensor '{s.name}' has {len(s)} bands but the tiles have {n}.")
-        return s.band_names
-    if n == 13: return get_sensor('eurosat_ms').band_names
-    if n == 3: return get_sensor('eurosat_rgb').band_names
-    return [f'band{i+1}' for i in range(n)]
-
 def _check_same(files, metas, key, what):
     vals = [m[key] for m in metas]
     common = collections.Counter(vals).most_common(1)[0][0]
@@ -158,20 +132,6 @@ def load_folder(path, bands='all', sensor=None, progress=True)->TileDataset:
     return TileDataset(X, labels, classes, [names[i] for i in idx], files, crs)
 
 # %% ../nbs/20_data.ipynb #be95393b
-def stratified_split(labels, valid_pct:float=0.2, seed:int=42)->tuple[np.ndarray, np.ndarray]:
-    "Train and validation indices of `labels`, stratified by class and seeded."
-    from sklearn.model_selection import train_test_split
-    labels = np.asarray(labels)
-    counts = np.bincount(labels)
-    if (counts[counts > 0] < 2).any():
-        raise ValueError(f"Every class needs at least 2 tiles to be split; counts per class: {counts.tolist()}.")
-    n_valid = int(round(valid_pct * len(labels)))
-    if not 0 < valid_pct < 1 or n_valid < len(counts[counts > 0]):
-        raise ValueError(f"valid_pct={valid_pct} gives {n_valid} validation tiles for {len(counts[counts>0])} classes: "
-                         "use a larger valid_pct (each class needs one validation tile).")
-    tr, va = train_test_split(np.arange(len(labels)), test_size=n_valid, stratify=labels, random_state=seed)
-    return np.sort(tr), np.sort(va)
-
 def split_folder(src, dest, test_pct:float=0.3, seed:int=0)->tuple[Path, Path]:
     "Split EuroSAT-style `src` into `dest/'train'` and `dest/'test'` folders of symlinks, stratified and seeded."
     files, labels, classes = scan_folder(src)

@@ -13,7 +13,8 @@ from fastai.torch_core import default_device
 from .core import *
 from .io import read_raster, check_pixel_dtype
 from .chips import chip_windows
-from .data import band_stats, stratified_split, _dl, select_bands
+from .data import band_stats, _dl, select_bands
+from .splits import stratified_split, split_seeded, split_groups
 from .augment import Normalize, DihedralShift, JointDihedral, DropSteps
 
 # %% auto #0
@@ -406,36 +407,6 @@ def multilabel_from_bigearthnet(folder,             # a folder of BigEarthNet S2
     return MultiLabelDataset(np.stack(imgs), labs, classes, keep, [d.name for d in pdirs])
 
 # %% ../nbs/22_datasets.ipynb #dd1d9653
-def _split(n, valid_pct, seed, labels=None):
-    "Seeded train/valid indices: stratified when `labels` allow it, else random."
-    if labels is not None:
-        try: return stratified_split(labels, valid_pct, seed)
-        except ValueError: pass
-    perm = np.random.default_rng(seed).permutation(n)
-    nv = max(1, int(round(valid_pct * n)))
-    if nv >= n: raise ValueError(f"valid_pct={valid_pct} leaves no training samples out of {n}.")
-    return np.sort(perm[nv:]), np.sort(perm[:nv])
-
-def _split_groups(groups, valid_pct, seed, counts=None, tries:int=64):
-    "Seeded train/valid indices keeping each group (scene) on one side, valid groups drawn to match the class mix of `counts`."
-    groups = np.asarray(groups)
-    u = np.unique(groups)
-    if len(u) < 2: raise ValueError("All samples come from one scene: a split that keeps scenes whole needs at least two. "
-                                    "With one scene, set `ds.groups = None` to split chips (neighbouring chips then sit on "
-                                    "both sides: scores are optimistic), or chip it into a store and use split_spatial_blocks.")
-    k = min(len(u) - 1, max(1, int(round(valid_pct * len(u)))))
-    rng = np.random.default_rng(seed)
-    draws = [rng.permutation(u)[:k] for _ in range(tries if counts is not None else 1)]
-    if counts is not None:
-        counts = np.asarray(counts, dtype=np.float64)
-        whole = counts.sum(0) / max(counts.sum(), 1)
-        def gap(g):
-            c = counts[np.isin(groups, g)].sum(0)
-            return np.abs(c / max(c.sum(), 1) - whole).sum()
-        draws = [min(draws, key=gap)]
-    va = np.isin(groups, draws[0])
-    return np.flatnonzero(~va), np.flatnonzero(va)
-
 def _need_samples(ds, what='samples'):
     if len(ds) < 2: raise ValueError(f"{type(ds).__name__} holds {len(ds)} {what}: a train / valid split needs at least 2.")
 
@@ -458,7 +429,7 @@ def segmentation_dataloaders(ds:SegmentationDataset, valid_pct:float=0.2, seed:i
     _need_samples(ds, 'chips')
     groups = getattr(ds, 'groups', None)               # chips cut from the same scene never straddle the split
     counts = np.stack([np.bincount(m[m != ds.ignore_index].ravel().astype(np.int64), minlength=len(ds.classes)) for m in ds.masks])
-    tr, va = _split_groups(groups, valid_pct, seed, counts) if groups is not None else _split(len(ds), valid_pct, seed, counts.argmax(1))
+    tr, va = split_groups(groups, valid_pct, seed, counts) if groups is not None else split_seeded(len(ds), valid_pct, seed, counts.argmax(1))
     imgs = ds.images[tr] if ds.images.ndim == 4 else ds.images[tr].reshape(-1, *ds.images.shape[2:])
     stats = stats or band_stats(imgs)
     tfms = [Normalize(stats['mean'], stats['std'])] + ([JointDihedral(crop=crop)] if aug else [])
@@ -470,7 +441,7 @@ def timeseries_dataloaders(ds:TimeSeriesDataset, valid_pct:float=0.2, seed:int=4
                            stats:dict=None, device=None)->DataLoaders:
     "fastai DataLoaders of (series, [valid,] label-or-mask) batches; padded steps are 0 after normalisation."
     _need_samples(ds, 'series')
-    tr, va = _split(len(ds), valid_pct, seed, None if ds.is_seg else ds.target)
+    tr, va = split_seeded(len(ds), valid_pct, seed, None if ds.is_seg else ds.target)
     if stats is None:
         real = ds.x[tr][ds.pad[tr]]                        # (steps, C, H, W) of the training series, no padding
         stats = band_stats(real)
@@ -485,7 +456,7 @@ def multilabel_dataloaders(ds:MultiLabelDataset, valid_pct:float=0.2, seed:int=4
                            stats:dict=None, device=None)->DataLoaders:
     "fastai DataLoaders of (image, multi-hot labels) batches for a `MultiLabelDataset`."
     _need_samples(ds, 'images')
-    tr, va = _split(len(ds), valid_pct, seed)
+    tr, va = split_seeded(len(ds), valid_pct, seed)
     stats = stats or band_stats(ds.images[tr])
     tfms = [Normalize(stats['mean'], stats['std'])] + ([DihedralShift()] if aug else [])
     return _dataloaders(ds, tr, va, stats, tfms, bs, seed, device, task='multilabel')
@@ -563,7 +534,7 @@ def pixel_series_dataloaders(ds:PixelSeriesDataset, valid_pct:float=0.2, seed:in
                              device=None)->DataLoaders:
     "fastai DataLoaders of (x, t, y) batches, stratified split, normalised with training statistics."
     _need_samples(ds, 'series')
-    tr, va = (np.asarray(splits[0]), np.asarray(splits[1])) if splits is not None else _split(len(ds), valid_pct, seed, ds.y)
+    tr, va = (np.asarray(splits[0]), np.asarray(splits[1])) if splits is not None else split_seeded(len(ds), valid_pct, seed, ds.y)
     stats = stats or ds.subset(tr).stats()
     ds = ds.subset(np.arange(len(ds)))                                  # a copy: the caller's dataset keeps its stats
     ds.mean, ds.std = np.asarray(stats['mean'], np.float32), np.asarray(stats['std'], np.float32)
