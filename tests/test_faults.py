@@ -246,9 +246,12 @@ def test_chipping_resume_removes_half_written_shards(tmp_path):
     assert not [f for f in dest.rglob('*.tmp')], [str(f) for f in dest.rglob('*.tmp')]
 
 # ---- datasets on disk ------------------------------------------------------------------------------------------------
-BUILD = """import sys
-from eo_nb.convert import create_dataset
-create_dataset(sys.argv[1], dest=sys.argv[2], chunk_mb=1, n_workers=1, progress=False)
+BUILD = """import sys, time
+from eo_nb import convert
+read = convert.FolderChunks.__call__
+def slowed(self, k): time.sleep(0.2); return read(self, k)     # 15 chunks of 16 tiles: slow enough for kills to land mid-build
+convert.FolderChunks.__call__ = slowed
+convert.create_dataset(sys.argv[1], dest=sys.argv[2], chunk_mb=1, n_workers=1, progress=False)
 """
 
 def _check_partial_dataset(dest):
