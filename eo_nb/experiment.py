@@ -64,7 +64,7 @@ def segmentation_source(path)->tuple[str, list, list|None, int]:
                      "or a 38-Cloud folder (train_red/, train_green/, train_blue/, train_nir/, train_gt/).")
 
 def _check_chip_size(cs, hw, what):
-    "A chip_size larger than the patches it is cut from, or cutting them into fewer than 2 chips, refused with what fits."
+    "A chip_size larger than the patches it is cut from, refused with the largest that fits."
     _need(cs <= min(hw), f"Parameter chip_size={cs} is larger than {what} ({hw[0]}x{hw[1]} pixels): use a chip_size of at most {min(hw)}.")
 
 def _check_classification(path, bands, other)->dict:
