@@ -260,6 +260,7 @@ def make_chip_store(src,                # raster path, or a (band, y, x) / (time
                                   "pass overwrite=True to replace it, or another dest.")
         if old.get('complete'): return open_chip_store(dest)
     else:
+        for f in dest.glob('.store.json.*.tmp'): f.unlink(missing_ok=True)   # the first write of store.json, killed mid-way
         if dest.exists() and any(dest.iterdir()):
             raise FileExistsError(f"{dest} exists and is not a chip store (no store.json): choose an empty or new folder.")
         write_json(meta_p, dict(format=2, bands=S.bands, dtype=str(S.dtype), chip_shape=list(chip_shape), size=size, crs=S.crs,

@@ -107,9 +107,10 @@ def write_dataset(dest,                 # the dataset folder to create (or resum
             raise FileExistsError(f"{dest} holds a dataset built from another source or with other parameters ({old.get('params')}); "
                                   "pass overwrite=True to replace it, or choose another folder.")
         if old.get('complete'): return EODataset(dest)
-    elif dest.exists() and any(dest.iterdir()):
-        raise FileExistsError(f"{dest} exists and is not an eo_nb dataset (no manifest.json): choose an empty or new folder.")
     else:
+        for f in dest.glob('.manifest.json.*.tmp'): f.unlink(missing_ok=True)   # the first write of manifest.json, killed mid-way
+        if dest.exists() and any(dest.iterdir()):
+            raise FileExistsError(f"{dest} exists and is not an eo_nb dataset (no manifest.json): choose an empty or new folder.")
         man['provenance'].setdefault('created', datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
         write_json(dest/'manifest.json', man)
     for sub in ['parts', *keys]: (dest/sub).mkdir(parents=True, exist_ok=True)

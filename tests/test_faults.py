@@ -245,6 +245,18 @@ def test_chipping_resume_removes_half_written_shards(tmp_path):
     assert st.meta['complete']
     assert not [f for f in dest.rglob('*.tmp')], [str(f) for f in dest.rglob('*.tmp')]
 
+@pytest.mark.case(component='chipping', kind='fault',
+                  guarantee='a chip store killed while writing its first store.json (only the hidden temp file on disk) is built by the rerun, not refused as a foreign folder')
+def test_chipping_killed_in_first_write_resumes(tmp_path):
+    from eo_nb.chips import make_chip_store
+    from eo_nb.fixtures import make_scene
+    scene, _ = make_scene(tmp_path/'scene')
+    dest, ref = tmp_path/'killed', tmp_path/'ref'
+    dest.mkdir(); (dest/'.store.json.x81k2.tmp').write_text('{"format": 2, "ban')     # what atomic_path leaves, killed mid-write
+    st = make_chip_store(scene, dest, size=32, progress=False)
+    assert st.meta['complete'] and not list(dest.rglob('*.tmp'))
+    assert (dest/'index.csv').read_text() == (make_chip_store(scene, ref, size=32, progress=False).path/'index.csv').read_text()
+
 # ---- datasets on disk ------------------------------------------------------------------------------------------------
 BUILD = """import sys, time
 from eo_nb import convert
@@ -297,6 +309,19 @@ def test_dataset_build_killed_and_resumed_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(a.index, b.index)
     assert _dataset_files(dest) == _dataset_files(ref)
     for f in (ref/'image').glob('*.npy'): assert np.array_equal(np.load(f), np.load(dest/'image'/f.name)), f.name
+
+@pytest.mark.case(component='datasets on disk', kind='fault',
+                  guarantee='a dataset build killed while writing its first manifest.json (only the hidden temp file on disk) is built by the rerun, not refused as a foreign folder')
+def test_dataset_build_killed_in_first_write_resumes(tmp_path):
+    from eo_nb.convert import create_dataset
+    from eo_nb.fixtures import make_tile_folder
+    src = make_tile_folder(tmp_path/'tiles', n=4)
+    dest = tmp_path/'killed'
+    dest.mkdir(); (dest/'.manifest.json.q2m0z.tmp').write_text('{"format": "eo_nb')
+    ds = create_dataset(src, dest=dest, progress=False)
+    assert len(ds) == 12 and ds.manifest['complete'] and not list(dest.rglob('*.tmp'))
+    with pytest.raises(FileExistsError, match='not an eo_nb dataset'):             # anything else in the folder is still refused
+        (tmp_path/'other').mkdir(); (tmp_path/'other'/'notes.txt').write_text('mine'); create_dataset(src, dest=tmp_path/'other', progress=False)
 
 # ---- sweeps ---------------------------------------------------------------------------------------------------------
 SWEEP = "name: f\nfixed: {data: sample, model: eo_cnn_small, epochs: 2, tta: false}\ngrid:\n  seed: [0, 1, 2]\n"
