@@ -15,7 +15,8 @@ from .store import EODataset, DatasetError, write_dataset, is_dataset, read_mani
 # %% auto #0
 __all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_task', 'source_identity', 'scan_class_folder', 'FolderChunks',
            'default_band_names', 'class_folder_source', 'ArrayChunks', 'array_source', 'sits_source', 'eopatch_source',
-           'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset']
+           'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset',
+           'dataset_from_arrays']
 
 # %% ../nbs/24_convert.ipynb #ff1f9fbf
 SOURCE_KINDS = {
@@ -287,3 +288,62 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
     man = dict(man, params=dict(kind=kind, identity=ident, **params),
                provenance=dict(source=str(src), kind=kind, identity=ident, call=call))
     return write_dataset(dest, make_chunk, n_chunks, man, n_workers=n_workers, progress=progress, overwrite=overwrite, cluster=cluster)
+
+# %% ../nbs/24_convert.ipynb #969d0a51
+_TARGETS = {'label': 'label', 'labels': 'labels', 'mask': 'mask'}
+
+def dataset_from_arrays(image,              # samples: (N, C, H, W) tiles / chips, (N, T, C, H, W) image series or (N, T, C) pixel series
+                        task:str,           # a task of `eo_nb.tasks.TASKS`
+                        target,             # (N,) class ids; (N, K) 0/1 label sets (multilabel); (N, H, W) class ids per pixel (segmentation, timeseries)
+                        classes,            # class names
+                        bands,              # band names, one per channel
+                        valid=None,         # (N, T) bool: the steps that are observed (pixel series, image series; default: all)
+                        days=None,          # (N, T) days since the first step (pixel series; default 0, 1, 2, ...)
+                        groups=None,        # (N,) a group per sample (e.g. its scene): group splits keep a group together
+                        ignore_index:int=255, # mask value of unlabelled pixels
+                        dest=None,          # the dataset folder (default: data_root()/'datasets'/arrays-<content digest>)
+                        progress:bool=False, overwrite:bool=False)->EODataset:
+    "An eo_nb dataset of `task` from arrays in memory (cached by their content)."
+    from eo_nb.tasks import get_task
+    t, x = get_task(task), np.asarray(image)
+    n, want = len(x), {'image': 3, 'image_series': 4, 'series': 2, 'segmentation': 3}[t.model_kind]
+    if x.ndim != want + 1:
+        raise ValueError(f"{task} samples are {want}-d {('(C, H, W)', '(T, C, H, W)', '(T, C)')[[3, 4, 2].index(want)]}, "
+                         f"stacked as ({'N, ' + ', '.join('TCHW'[4 - want:] if want != 2 else 'TC')}); got shape {x.shape}.")
+    C = x.shape[-3] if t.model_kind in ('image', 'segmentation', 'image_series') else x.shape[-1]
+    if len(bands) != C: raise ValueError(f"{len(bands)} band names {list(bands)} for {C} channels of image {x.shape}: give one name per channel.")
+    y = np.asarray(target)
+    if len(y) != n: raise ValueError(f"{n} samples but {len(y)} targets: give one target per sample.")
+    arrays, cols = dict(image=x), dict(source=[f'arrays#{i}' for i in range(n)])
+    if t.target == 'label':
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= len(classes))):
+            raise ValueError(f"{task} targets are class ids 0..{len(classes) - 1} (one per sample, {len(classes)} classes); got {y.dtype} {y.shape} "
+                             f"in [{y.min() if len(y) else ''}, {y.max() if len(y) else ''}].")
+        cols['label'] = y
+    elif t.target == 'labels':
+        if y.shape != (n, len(classes)) or not np.isin(y, (0, 1)).all():
+            raise ValueError(f"multilabel targets are 0/1 of shape (N, {len(classes)}) (one column per class); got {y.dtype} {y.shape}.")
+        arrays['labels'] = y.astype(np.uint8)
+    else:
+        if y.shape != (n,) + x.shape[-2:]: raise ValueError(f"{task} masks are (N, H, W) = {(n,) + x.shape[-2:]}, one class per pixel; got {y.shape}.")
+        bad = (y != ignore_index) & ((y < 0) | (y >= len(classes)))
+        if bad.any(): raise ValueError(f"mask values {np.unique(y[bad])[:10].tolist()} are neither class ids 0..{len(classes) - 1} nor ignore_index={ignore_index}: "
+                                       "encode the masks with eo_nb.datasets.encode_mask or pass ignore_index.")
+        arrays['mask'] = y.astype(np.uint8 if ignore_index < 256 and len(classes) < 256 else np.int16)
+    if t.has_time:
+        T = x.shape[1]
+        arrays['valid'] = np.ones((n, T), bool) if valid is None else np.asarray(valid, bool).reshape(n, T)
+        if 'days' in t.inputs or days is not None:
+            arrays['days'] = np.broadcast_to(np.arange(T, dtype=np.float32), (n, T)).copy() if days is None else np.asarray(days, np.float32).reshape(n, T)
+    if groups is not None: cols['group'] = [str(g) for g in groups]
+    h = hashlib.sha1(json.dumps([task, list(classes), list(bands), ignore_index, cols.get('group')], default=str).encode())
+    for k in sorted(arrays): h.update(k.encode()); h.update(str(arrays[k].dtype).encode()); h.update(str(arrays[k].shape).encode()); h.update(np.ascontiguousarray(arrays[k]).data)
+    digest = h.hexdigest()[:12]
+    dest = Path(dest) if dest else data_root()/'datasets'/f'arrays-{digest}'
+    if is_dataset(dest) and not overwrite:
+        m = read_manifest(dest)
+        if m.get('complete') and m.get('params') == dict(kind='arrays', identity=digest): return EODataset(dest)
+    make_chunk, n_chunks, man = array_source(arrays, cols, dict(task=task, classes=list(classes), bands=list(bands), ignore_index=ignore_index))
+    man = dict(man, params=dict(kind='arrays', identity=digest),
+               provenance=dict(source='arrays in memory', kind='arrays', identity=digest, call=f'dataset_from_arrays(<{n} samples>, {task!r})'))
+    return write_dataset(dest, make_chunk, n_chunks, man, progress=progress, overwrite=overwrite)
