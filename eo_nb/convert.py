@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from .core import *
-from .io import check_pixel_dtype
+from .io import check_pixel_dtype, raster_meta
 from .store import EODataset, DatasetError, write_dataset, is_dataset, read_manifest
 
 # %% auto #0
 __all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_task', 'source_identity', 'scan_class_folder', 'FolderChunks',
-           'default_band_names', 'class_folder_source', 'ArrayChunks', 'array_source', 'sits_source', 'eopatch_source',
-           'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source', 'StoreChunks', 'create_dataset',
-           'dataset_from_arrays']
+           'default_band_names', 'class_folder_source', 'ArrayChunks', 'array_source', 'samples_source', 'sits_source',
+           'eopatch_source', 'ScanChunks', 'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source',
+           'StoreChunks', 'create_dataset', 'dataset_from_arrays']
 
 # %% ../nbs/24_convert.ipynb #ff1f9fbf
 SOURCE_KINDS = {
@@ -93,8 +93,9 @@ def _chunk_len(nbytes_per_sample, target=32 << 20): return int(min(4096, max(16,
 
 class FolderChunks:
     "`make_chunk` of a class folder: reads the tiles of chunk `k` and checks each against the first tile's layout."
-    def __init__(self, root, files, labels, shape, dtype, size):
+    def __init__(self, root, files, labels, shape, dtype, size, bands=None):
         self.root, self.files, self.labels, self.shape, self.dtype, self.size = root, files, labels, tuple(shape), np.dtype(dtype), size
+        self.bands = list(bands) if bands else [str(b + 1) for b in range(self.shape[0])]
     def __call__(self, k):
         fs = self.files[k * self.size:(k + 1) * self.size]
         x, rows = np.empty((len(fs), *self.shape), self.dtype), []
@@ -112,8 +113,8 @@ class FolderChunks:
                 except rasterio.errors.RasterioIOError as e:
                     raise DatasetError(f"{f} cannot be read ({e}): the file is truncated or corrupt; remove or replace it.") from None
                 if self.dtype.kind == 'f' and not np.isfinite(x[i]).all():
-                    bad = np.flatnonzero(~np.isfinite(x[i]).all((1, 2))) + 1
-                    raise DatasetError(f"{f} holds NaN or Inf pixels in band(s) {bad.tolist()}: fill them (e.g. with the band median) or remove the tile.")
+                    bad = [self.bands[b] for b in np.flatnonzero(~np.isfinite(x[i]).all((1, 2)))]
+                    raise DatasetError(f"{f} holds NaN or Inf pixels in band(s) {bad}: fill them (e.g. with the band median) or remove the tile.")
                 b = src.bounds
                 rows.append(dict(source=os.path.relpath(f, self.root), label=self.labels[k * self.size + i], crs=src.crs.to_string() if src.crs else '',
                                  minx=b.left, miny=b.bottom, maxx=b.right, maxy=b.top))
@@ -137,12 +138,13 @@ def _band_names(path, n, sensor=None):
 def class_folder_source(path, sensor=None, chunk_mb:float=32)->tuple:
     "(make_chunk, n_chunks, manifest) of a EuroSAT-style folder."
     files, labels, classes = scan_class_folder(path)
-    with rasterio.open(files[0]) as src: shape, dtype = (src.count, src.height, src.width), np.dtype(src.dtypes[0])
+    m = raster_meta(files[0])                          # refuses absurd declared sizes before anything is allocated
+    shape, dtype = (m['count'], m['height'], m['width']), np.dtype(m['dtype'])
     check_pixel_dtype(dtype, files[0])
     size = _chunk_len(int(np.prod(shape)) * dtype.itemsize, chunk_mb * 2**20)
     man = dict(task='classification', classes=classes, bands=_band_names(files[0], shape[0], sensor), sensor=sensor,
                keys={'image': dict(shape=list(shape), dtype=str(dtype))})
-    return FolderChunks(Path(path), files, labels, shape, dtype, size), math.ceil(len(files) / size), man
+    return FolderChunks(Path(path), files, labels, shape, dtype, size, man['bands']), math.ceil(len(files) / size), man
 
 # %% ../nbs/24_convert.ipynb #d4092d47
 class ArrayChunks:
@@ -159,52 +161,53 @@ def array_source(arrays:dict, columns:dict, manifest:dict)->tuple:
     size = _chunk_len(sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays.values()))
     return ArrayChunks(arrays, {c: np.asarray(v) for c, v in columns.items()}, size), math.ceil(n / size), dict(manifest, keys=keys)
 
-def sits_source(path)->tuple:
-    "Labelled pixel series of a sits-style `.npz`: image (T, C) float32, valid (T,), days (T,) from the first valid step."
-    from eo_nb.datasets import load_sits
-    ps = load_sits(path)
-    return array_source(dict(image=ps.X, valid=ps.valid, days=ps.t), dict(label=ps.y, source=[f'{Path(path).name}#{i}' for i in range(len(ps.y))]),
-                        dict(task='pixel_series', classes=ps.classes, bands=ps.bands))
+def samples_source(s)->tuple:
+    "(make_chunk, n_chunks, manifest) of `eo_nb.readers.Samples` read whole (in memory), written in chunks by `array_source`."
+    return array_source(s.arrays(), s.columns(), s.manifest())
 
-def _dates(d): return ['' if np.isnat(t) else str(np.datetime_as_string(t, 'D')) for t in d]
+def sits_source(path)->tuple:
+    "Labelled pixel series of a sits-style `.npz`, read whole (`eo_nb.readers.read_sits`: an .npz loads whole anyway): image (T, C) float32, valid (T,), days (T,) from the first valid step."
+    from eo_nb.readers import read_sits
+    return samples_source(read_sits(path))
 
 def eopatch_source(path, size:int=20, bands=('NDVI',))->tuple:
-    "Image series chips of an EOPatch with their cloud-free dates: image (T, C, H, W), valid (T,), days (T,), mask (H, W) of LULC classes."
-    from eo_nb.datasets import eopatch_timeseries
-    ts = eopatch_timeseries(path, size=size, data=list(bands))
-    valid = ts.valid if ts.valid.ndim == 2 else ts.valid.any((-2, -1))
-    day = ts.dates.astype('datetime64[D]').astype('float64')
-    days = np.where(ts.pad, day - np.nanmin(np.where(ts.pad, day, np.nan), 1, keepdims=True), -1).astype(np.float32)
-    return array_source(dict(image=ts.x, valid=valid & ts.pad, days=days, mask=ts.target.astype(np.uint8)),
-                        dict(source=[f'{Path(path).name}#{i}' for i in range(len(ts))], time=[_dates(d)[0] for d in ts.dates]),
-                        dict(task='timeseries', classes=ts.classes, bands=ts.bands, ignore_index=ts.ignore_index))
+    "Image series chips of an EOPatch with their cloud-free dates, read whole (one EOPatch is one area: `eo_nb.readers.read_eopatch_series`): image (T, C, H, W), valid (T,), days (T,), mask (H, W) of LULC classes."
+    from eo_nb.readers import read_eopatch_series
+    return samples_source(read_eopatch_series(path, size, bands))
 
-def bigearthnet_source(path, s1=None, bands='all')->tuple:
-    "BigEarthNet-style patches (S2 on the 10 m grid, + S1 VV/VH in dB with `s1`) with multi-hot labels."
-    from eo_nb.datasets import multilabel_from_bigearthnet
-    ml = multilabel_from_bigearthnet(path, bands=bands, s1_folder=s1)
-    return array_source(dict(image=ml.images, labels=ml.labels.astype(np.uint8)), dict(source=ml.names, group=ml.names),
-                        dict(task='multilabel', classes=ml.classes, bands=ml.bands))
+class ScanChunks:
+    "`make_chunk` of a scanned source: chunk `k` reads only its own items (patch folders, patches) with `read(scan, rows)` -> `Samples`."
+    def __init__(self, read, scan, n, size): self.read, self.scan, self.n, self.size = read, scan, n, size
+    def __call__(self, k):
+        s = self.read(self.scan, range(k * self.size, min(self.n, (k + 1) * self.size)))
+        return s.arrays(), s.columns()
 
-def _segmentation(sd, names, task='segmentation'):
-    groups = getattr(sd, 'groups', None)
-    return array_source(dict(image=sd.images, mask=sd.masks.astype(np.uint8 if sd.ignore_index < 256 else np.int16)),
-                        dict(source=[names[g] for g in groups] if groups is not None else ['']*len(sd),
-                             group=[names[g] for g in groups] if groups is not None else ['']*len(sd)),
-                        dict(task=task, classes=sd.classes, bands=sd.bands, ignore_index=sd.ignore_index))
+def bigearthnet_source(path, s1=None, bands='all', chunk_mb:float=32)->tuple:
+    "BigEarthNet-style patches (S2 on the 10 m grid, + S1 VV/VH in dB with `s1`) with multi-hot labels, streamed: a chunk reads only its own patch folders."
+    from eo_nb.readers import scan_bigearthnet, read_bigearthnet_patch, read_bigearthnet_patches
+    sc = scan_bigearthnet(path, s1, bands)                                 # names, labels and band names: no pixels
+    first = read_bigearthnet_patch(sc['patches'][0], sc['s2_bands'], sc['s1'][0])
+    sc['shape'], n, K = first.shape, len(sc['patches']), len(sc['classes'])
+    size = _chunk_len(first.nbytes + K, chunk_mb * 2**20)
+    man = dict(task='multilabel', classes=sc['classes'], bands=sc['bands'],
+               keys={'image': dict(shape=list(first.shape), dtype=str(first.dtype)), 'labels': dict(shape=[K], dtype='uint8')})
+    return ScanChunks(read_bigearthnet_patches, sc, n, size), math.ceil(n / size), man
 
-def cloud38_source(path, size:int=128, bands=('red', 'green', 'blue', 'nir'))->tuple:
-    "38-Cloud patches cut into `size` chips with their cloud masks; each chip's group is its patch (splits keep patches whole)."
-    from eo_nb.datasets import cloud38_segmentation
-    sd = cloud38_segmentation(path, size=size, bands=list(bands))
-    return _segmentation(sd, [g.name[len('gt_'):] for g in sorted((Path(path)/'train_gt').glob('*.TIF'))])
+def cloud38_source(path, size:int=128, bands=('red', 'green', 'blue', 'nir'), chunk_mb:float=32)->tuple:
+    "38-Cloud patches cut into `size` chips with their cloud masks, streamed: a chunk reads only its own patches; each chip's group is its patch."
+    from eo_nb.readers import scan_cloud38, read_cloud38_patches
+    sc = scan_cloud38(path, size, bands)                                   # patches listed, files checked, chip size checked: no pixels
+    C, n = len(sc['bands']), len(sc['patches'])
+    per_chip = C * size * size * np.dtype(sc['dtype']).itemsize + size * size
+    per_chunk = max(1, _chunk_len(per_chip, chunk_mb * 2**20) // sc['chips'])
+    man = dict(task='segmentation', classes=['clear', 'cloud'], bands=sc['bands'], ignore_index=255,
+               keys={'image': dict(shape=[C, size, size], dtype=sc['dtype']), 'mask': dict(shape=[size, size], dtype='uint8')})
+    return ScanChunks(read_cloud38_patches, sc, n, per_chunk), math.ceil(n / per_chunk), man
 
 def sar_source(pairs, classes, **kw)->tuple:
-    "SAR scene + mask pairs (see `eo_nb.datasets.sar_segmentation`) as segmentation chips, grouped by scene."
-    from eo_nb.datasets import sar_segmentation
-    pairs = list(pairs)
-    sd = sar_segmentation(pairs, classes, **kw)
-    return _segmentation(sd, [Path(s if isinstance(s, (str, Path)) else s[0]).name for s, _ in pairs])
+    "SAR scene + mask pairs as segmentation chips grouped by scene, read whole (a few scenes: `eo_nb.readers.read_sar_pairs`, whose options `kw` are)."
+    from eo_nb.readers import read_sar_pairs
+    return samples_source(read_sar_pairs(pairs, classes, **kw))
 
 def chip_store_source(path, task=None)->tuple:
     "A chip store's chips (read shard by shard), with its label chips as masks or its label column as classes."
@@ -258,7 +261,7 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
                    s1=None,             # BigEarthNet: Sentinel-1 patch folders fused with the S2 patches
                    sensor=None,         # class folders: the sensor whose band names the tiles use, if the files do not say
                    n_workers:int=None,  # threads (default: min(8, CPU count))
-                   chunk_mb:float=None, # class folders: MB of samples per chunk (= shard; default 32)
+                   chunk_mb:float=None, # class folders, BigEarthNet, 38-Cloud: MB of samples per chunk (= shard; default 32)
                    progress:bool=True,
                    overwrite:bool=False,
                    cluster=None,        # a Dask cluster for the chunks (see `write_dataset`)
@@ -278,8 +281,8 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
     if kind == 'class_folder': made = class_folder_source(src, sensor, chunk_mb or 32)
     elif kind == 'sits': made = sits_source(src)
     elif kind == 'eopatch': made = eopatch_source(src, size or 20, tuple(bands or ('NDVI',)) if not isinstance(bands, str) else tuple(bands.split(',')))
-    elif kind == 'bigearthnet': made = bigearthnet_source(src, s1, bands or 'all')
-    elif kind == 'cloud38': made = cloud38_source(src, size or 128, tuple(bands or ('red', 'green', 'blue', 'nir')))
+    elif kind == 'bigearthnet': made = bigearthnet_source(src, s1, bands or 'all', chunk_mb or 32)
+    elif kind == 'cloud38': made = cloud38_source(src, size or 128, tuple(bands or ('red', 'green', 'blue', 'nir')), chunk_mb or 32)
     elif kind == 'chip_store': made = chip_store_source(src, task)
     else: raise ValueError(f"{src} is a single raster scene: chip it with its label raster first, "
                            "eo_nb.chips.make_chip_store(scene, dest, size=..., labels=<class raster>), then create_dataset(dest).")
@@ -312,6 +315,14 @@ def dataset_from_arrays(image,              # samples: (N, C, H, W) tiles / chip
                          f"stacked as ({'N, ' + ', '.join('TCHW'[4 - want:] if want != 2 else 'TC')}); got shape {x.shape}.")
     C = x.shape[-3] if t.model_kind in ('image', 'segmentation', 'image_series') else x.shape[-1]
     if len(bands) != C: raise ValueError(f"{len(bands)} band names {list(bands)} for {C} channels of image {x.shape}: give one name per channel.")
+    if x.dtype.kind == 'f':                              # non-finite values only at unobserved steps of a series
+        bad = ~np.isfinite(x)
+        if t.has_time and valid is not None: bad &= np.asarray(valid, bool).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            raise ValueError(f"image holds {int(bad.sum())} NaN or Inf values (first: sample {i[0]}, band {bands[i[2 if t.has_time else 1]]}"
+                             f"{', step ' + str(i[1]) if t.has_time else ''}): fill them (e.g. with the band median)"
+                             f"{' or mark those steps unobserved with valid' if t.has_time else ''}, or drop those samples.")
     y = np.asarray(target)
     if len(y) != n: raise ValueError(f"{n} samples but {len(y)} targets: give one target per sample.")
     arrays, cols = dict(image=x), dict(source=[f'arrays#{i}' for i in range(n)])
@@ -328,7 +339,7 @@ def dataset_from_arrays(image,              # samples: (N, C, H, W) tiles / chip
         if y.shape != (n,) + x.shape[-2:]: raise ValueError(f"{task} masks are (N, H, W) = {(n,) + x.shape[-2:]}, one class per pixel; got {y.shape}.")
         bad = (y != ignore_index) & ((y < 0) | (y >= len(classes)))
         if bad.any(): raise ValueError(f"mask values {np.unique(y[bad])[:10].tolist()} are neither class ids 0..{len(classes) - 1} nor ignore_index={ignore_index}: "
-                                       "encode the masks with eo_nb.datasets.encode_mask or pass ignore_index.")
+                                       "encode the masks with eo_nb.readers.encode_mask or pass ignore_index.")
         arrays['mask'] = y.astype(np.uint8 if ignore_index < 256 and len(classes) < 256 else np.int16)
     if t.has_time:
         T = x.shape[1]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SENSORS', 'Band', 'Sensor', 'UnknownNameError', 'close_matches', 'did_you_mean', 'band_index', 'get_sensor',
-           'select_bands', 'project_root', 'data_root', 'shared_data', 'resolve_path', 'atomic_path', 'atomic_write',
-           'write_json', 'UnsafeFileError', 'load_weights', 'check_cluster', 'dask_client']
+           'select_bands', 'project_root', 'data_root', 'shared_data', 'resolve_path', 'default_mode', 'atomic_path',
+           'atomic_write', 'write_json', 'UnsafeFileError', 'load_weights', 'check_cluster', 'dask_client']
 
 # %% ../nbs/00_core.ipynb #15a94dbd
 @dataclass(frozen=True)
@@ -160,6 +160,10 @@ def _umask():
     m = os.umask(0); os.umask(m); return m
 _UMASK = _umask()   # temp files are created 0600: give the final file the usual permissions
 
+def default_mode(folder:bool=False)->int:
+    "The permissions a new file (or `folder`) gets under this process's umask (temp files and folders are made 0600 / 0700)."
+    return (0o777 if folder else 0o666) & ~_UMASK
+
 @contextlib.contextmanager
 def atomic_path(dest):
     "Yield a temporary path beside `dest`; on success it is renamed onto `dest`, on error it is removed."
@@ -169,7 +173,7 @@ def atomic_path(dest):
     os.close(fd)
     try:
         yield Path(tmp)
-        if os.path.exists(tmp): os.chmod(tmp, 0o666 & ~_UMASK)
+        if os.path.exists(tmp): os.chmod(tmp, default_mode())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp): os.remove(tmp)

@@ -8,7 +8,6 @@ from pathlib import Path
 import os, shutil, tempfile
 import numpy as np
 from .core import *
-from .core import _UMASK
 from .io import write_raster
 
 # %% auto #0
@@ -109,7 +108,7 @@ def make_sample(dest=None,               # folder to create (default: `data_root
             f"{size}x{size} px, uint16 TOA reflectance x10000, EPSG:32632. For smoke tests and demos, not results.\n")
         (tmp/'.complete').write_text(f'{SAMPLE_VERSION} {n_per_class} {size} {seed}\n')
         if dest.exists(): shutil.rmtree(dest)
-        os.chmod(tmp, 0o777 & ~_UMASK)   # mkdtemp makes 0700 folders
+        os.chmod(tmp, default_mode(folder=True))   # mkdtemp makes 0700 folders
         tmp.rename(dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)

@@ -237,7 +237,7 @@ class EODataset:
         tag = f"{key}:{hashlib.sha1(rows.astype(np.int64).tobytes()).hexdigest()[:16]}"
         cache = self.manifest.setdefault('stats_cache', {})
         if tag not in cache:
-            from eo_nb.chips import band_stats_streaming
+            from eo_nb.stats import band_stats_streaming
             cache.clear()                                              # one entry: the statistics of the last training rows asked for
             cache[tag] = dict(n_samples=int(len(rows)), **band_stats_streaming(BandView(self, key), rows, nodata=self.manifest.get('nodata'), cluster=cluster))
             self.save_manifest()

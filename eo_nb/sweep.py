@@ -10,9 +10,14 @@ from .core import *
 from .params import PARAMS
 
 # %% auto #0
-__all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'run_status', 'execute_run', 'SweepLockedError', 'run_sweep',
-           'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves', 'save_report', 'run_once',
-           'main']
+__all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'execute_run', 'SweepLockedError', 'run_sweep', 'run_once',
+           'main', 'run_status', 'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves',
+           'save_report']
+
+# %% ../nbs/85_sweep.ipynb #ae1623b4
+# moved to eo_nb.leaderboard (reading run folders); still importable from here
+from .leaderboard import run_status, collect, leaderboard, format_leaderboard, plot_leaderboard, plot_curves, save_report
+_all_ = ['run_status', 'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves', 'save_report']
 
 # %% ../nbs/85_sweep.ipynb #fb66e711
 _PKG = Path(str(importlib.resources.files('eo_nb')))   # the installed package, which carries run.ipynb
@@ -134,17 +139,6 @@ def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid'
     return dict(name=name, root=str(root), notebook=str(nb), runs=runs, varying=varying)
 
 # %% ../nbs/85_sweep.ipynb #b7807c82
-def run_status(out_dir)->str:
-    "'complete', 'failed', 'interrupted' or 'pending': the state of one run folder."
-    d = Path(out_dir)
-    cfg = d/'config.json'
-    if cfg.exists():
-        try: st = json.loads(cfg.read_text()).get('status')
-        except ValueError: st = None
-        if st == 'complete' and (d/'metrics.json').exists(): return 'complete'
-    if (d/'sweep_error.json').exists(): return 'failed'
-    return 'interrupted' if d.exists() and any(d.iterdir()) else 'pending'
-
 def _notebook_error(nb_path)->dict:
     "The failing cell of a papermill output notebook: index, source, exception name, value, traceback."
     try: nb = json.loads(Path(nb_path).read_text())
@@ -267,138 +261,6 @@ def run_sweep(src,                     # a sweep file, a dict, or the result of 
                     for f in bar(dask_completed(futs)): rec = f.result(); recs[rec['id']] = rec
     df = pd.DataFrame([dict(recs[r['id']], **{k: r['params'].get(k) for k in sw['varying']}) for r in sw['runs']])
     return df
-
-# %% ../nbs/85_sweep.ipynb #4aa9774b
-_NOT_PARAMS = ['run', 'path', 'status', 'train_time_s']
-
-def _entries(df)->list:
-    "What makes a leaderboard entry: every run parameter that varies in `df`, except the seed (else the model)."
-    params = [c for c in df.columns if c not in _NOT_PARAMS and not (c.split('_', 1)[0] in ('valid', 'test') and c.split('_', 1)[1] in _HEAD)]
-    return [c for c in params if c != 'seed' and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df]
-_HEAD = ['accuracy', 'balanced_accuracy', 'f1_macro', 'kappa', 'miou', 'pixel_accuracy', 'map', 'f1_micro']
-
-def collect(root)->'pd.DataFrame':
-    "One row per run folder under `root`: its parameters, status, training time and headline metrics (`valid_*`, `test_*`)."
-    import pandas as pd
-    rows = []
-    for cfg in sorted(Path(root).rglob('config.json')):
-        d = cfg.parent
-        try: c = json.loads(cfg.read_text())
-        except ValueError: continue
-        row = dict(run=str(d.relative_to(root)) if d != Path(root) else d.name, path=str(d.resolve()), status=run_status(d), train_time_s=c.get('train_time_s'),
-                   **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in (c.get('params') or {}).items() if k != 'out_dir'})
-        if (d/'metrics.json').exists():
-            m = json.loads((d/'metrics.json').read_text())
-            for sec, v in m.items():
-                if isinstance(v, dict): row.update({f'{sec}_{k}': v[k] for k in _HEAD if isinstance(v.get(k), (int, float))})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-def leaderboard(runs,                    # `collect(...)` output, or a folder to collect
-                metric:str=None,         # sort by this column (default: test_ then valid_ accuracy / miou / map)
-                by=None,                 # columns that define an entry (default: every parameter that varies, except seed)
-                complete_only:bool=True,
-               )->'pd.DataFrame':
-    "Runs grouped over seeds: mean ± std of each metric and the number of seeds, best first."
-    import pandas as pd
-    df = collect(runs) if not isinstance(runs, pd.DataFrame) else runs.copy()
-    if complete_only and len(df): df = df[df['status'] == 'complete']
-    if not len(df): raise ValueError("No complete runs to rank (see the status column of collect(...)).")
-    mets = [c for c in df.columns if c.split('_', 1)[0] in ('valid', 'test') and c.split('_', 1)[1] in _HEAD]
-    by = by or _entries(df)
-    metric = metric or next((c for c in ['test_accuracy', 'test_miou', 'test_map', 'valid_accuracy', 'valid_miou', 'valid_map'] if c in mets), mets[0])
-    g = df.groupby([df[c].astype(str) for c in by], dropna=False)
-    out = g[mets].mean().add_suffix('_mean').join(g[mets].std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
-    out = out.sort_values(metric + '_mean', ascending=False).reset_index()
-    out.attrs.update(metric=metric, by=list(by))
-    return out
-
-def format_leaderboard(lb, digits:int=3)->'pd.DataFrame':
-    "`leaderboard` with each metric as one 'mean ± std' string, for Markdown / HTML export."
-    import pandas as pd
-    mets = [c[:-5] for c in lb.columns if c.endswith('_mean')]
-    keys = [c for c in lb.columns if not c.endswith(('_mean', '_std')) and c != 'seeds']
-    fmt = lambda m, s: f"{m:.{digits}f}" + ('' if pd.isna(s) else f" ± {s:.{digits}f}")
-    return pd.DataFrame({**{k: lb[k] for k in keys}, **{m: [fmt(a, b) for a, b in zip(lb[m + '_mean'], lb[m + '_std'])] for m in mets},
-                         'seeds': lb['seeds']})
-
-# %% ../nbs/85_sweep.ipynb #432b4b4d
-def _table(runs):
-    import pandas as pd
-    return runs.copy() if isinstance(runs, pd.DataFrame) else collect(runs)
-
-def _entry_labels(df, by)->list:
-    return [', '.join(f'{k}={v}' for k, v in zip(by, row)) if len(by) > 1 else str(row[0]) for row in df[by].astype(str).values]
-
-def plot_leaderboard(runs,              # `collect(...)` output, or a folder of runs
-                     metric:str=None,   # default: the leaderboard's (test_ then valid_ accuracy / miou / map)
-                     by=None,           # columns that define an entry (default: as `leaderboard`)
-                     ax=None):
-    "Each leaderboard entry's mean ± std of `metric` over seeds (bar and whiskers), every run a dot; best on top."
-    import numpy as np, matplotlib.pyplot as plt
-    df = _table(runs)
-    lb = leaderboard(df, metric, by)
-    metric, by = lb.attrs['metric'], lb.attrs['by']
-    df = df[df['status'] == 'complete']
-    ax = ax or plt.subplots(figsize=(7, 0.4 * len(lb) + 1.3))[1]
-    y = np.arange(len(lb))[::-1]
-    ax.barh(y, lb[metric + '_mean'], xerr=lb[metric + '_std'].fillna(0), color='C0', alpha=0.5, capsize=3)
-    keys = df[by].astype(str).apply(tuple, axis=1)
-    for yi, key in zip(y, lb[by].astype(str).apply(tuple, axis=1)):
-        v = df.loc[keys == key, metric].dropna()
-        ax.plot(v, np.full(len(v), yi), 'o', color='k', ms=4)
-    vals = df[metric].dropna()
-    pad = max(0.02, 0.15 * (vals.max() - vals.min()))
-    ax.set_xlim(max(0, vals.min() - pad) if vals.min() >= 0 else vals.min() - pad, vals.max() + pad)
-    ax.set_yticks(y, _entry_labels(lb, by)); ax.set_xlabel(f'{metric}: mean ± std over seeds, dots = runs')
-    ax.grid(axis='x', alpha=0.3)
-    return ax.figure
-
-def plot_curves(runs,                   # `collect(...)` output, or a folder of runs
-                columns=None,           # history.csv columns, one panel each (default: train_loss, valid_loss, first metric)
-                by=None,                # what one colour stands for (default: as `leaderboard`, every varying parameter but seed)
-                axs=None):
-    "Training curves of several runs overlaid: one panel per history column, one colour per entry (its seeds share it)."
-    import pandas as pd, matplotlib.pyplot as plt
-    df = _table(runs)
-    df = df[df['path'].map(lambda p: (Path(p)/'history.csv').exists())] if len(df) else df
-    if not len(df): raise ValueError("No run folder with a history.csv to plot.")
-    hists = {p: pd.read_csv(Path(p)/'history.csv') for p in df['path']}
-    common = [c for c in next(iter(hists.values())).columns if c not in ('epoch', 'time') and all(c in h for h in hists.values())]
-    losses = [c for c in ('train_loss', 'valid_loss') if c in common]
-    columns = list(columns or losses + [c for c in common if c not in losses][:1])
-    missing = [c for c in columns if c not in common]
-    if missing: raise ValueError(f"Column(s) {missing} are not in every history.csv; they all have {common}.")
-    by = by or _entries(df) or ['run']
-    if axs is None: axs = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)[1][0]
-    labels = _entry_labels(df, by)
-    colors = {l: f'C{i % 10}' for i, l in enumerate(dict.fromkeys(labels))}
-    for (p, h), lab in zip(hists.items(), labels):
-        for ax, c in zip(axs, columns): ax.plot(h['epoch'] + 1, h[c], color=colors[lab], alpha=0.8, lw=1.4, label=lab)
-    for ax, c in zip(axs, columns):
-        ax.set_title(c); ax.set_xlabel('epoch'); ax.grid(alpha=0.3)
-    handles = {l: h for h, l in zip(*axs[0].get_legend_handles_labels())}
-    axs[-1].legend(handles.values(), handles.keys(), fontsize=8, title=', '.join(by), title_fontsize=8)
-    return axs[0].figure
-
-# %% ../nbs/85_sweep.ipynb #49331239
-def save_report(folder,             # a sweep folder, or any folder of runs
-                dest=None,          # where the files go (default: `folder`)
-                metric:str=None,    # what ranks the runs (default: as `leaderboard`)
-                runs=None,          # `collect(folder)`, if already read
-               )->list:
-    "Write the leaderboard (Markdown, CSV) and its plots (`plot_leaderboard`, `plot_curves`) to `dest`, atomically; returns the paths."
-    import matplotlib.pyplot as plt
-    dest = Path(dest or folder); dest.mkdir(parents=True, exist_ok=True)
-    runs = collect(folder) if runs is None else runs
-    lb = leaderboard(runs, metric)
-    out = [dest/'leaderboard.md', dest/'leaderboard.csv', dest/'leaderboard.png', dest/'curves.png']
-    atomic_write(out[0], format_leaderboard(lb).to_markdown(index=False) + '\n')
-    atomic_write(out[1], lb.to_csv(index=False))
-    for f, fig in zip(out[2:], [plot_leaderboard(runs, lb.attrs['metric']), plot_curves(runs)]):
-        with atomic_path(f) as tmp: fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight')
-        plt.close(fig)
-    return out
 
 # %% ../nbs/85_sweep.ipynb #e3b5a7c1
 def _cli_value(text:str, type:str=None):

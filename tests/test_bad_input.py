@@ -87,14 +87,23 @@ def test_not_a_raster(tmp_path, content):
 
 @case('loaders', 'a header declaring 10^9 x 10^9 pixels fails at once at every raster entry point, allocating nothing')
 def test_absurd_declared_size_fails_fast(tmp_path):
-    from eo_nb.data import load_folder
     from eo_nb.cube import open_cube
-    (tmp_path/'A').mkdir()
-    f = huge_tiff(tmp_path/'A'/'huge.tif')                             # also the one tile of a class folder
-    for fn in (raster_meta, read_raster, open_raster, lambda p: load_folder(tmp_path, progress=False), open_cube):
+    f = huge_tiff(tmp_path/'huge.tif')
+    for fn in (raster_meta, read_raster, open_raster, open_cube):
         t = time.time()
         with pytest.raises(RasterReadError, match=r"huge\.tif declares 1,000,000,000 x 1,000,000,000 pixels.*MAX_RASTER_SIDE"): fn(f)
         assert time.time() - t < 2
+
+@case('loaders', 'a class folder whose tile declares 10^9 x 10^9 pixels fails at once in create_dataset, naming the tile')
+def test_absurd_declared_size_in_a_class_folder(tmp_path, monkeypatch):
+    from eo_nb.convert import create_dataset
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
+    (tmp_path/'src'/'A').mkdir(parents=True)
+    huge_tiff(tmp_path/'src'/'A'/'huge.tif')                          # the one tile of a class folder
+    t = time.time()
+    with pytest.raises(RasterReadError, match=r"huge\.tif declares 1,000,000,000 x 1,000,000,000 pixels.*MAX_RASTER_SIDE"):
+        create_dataset(tmp_path/'src', progress=False)
+    assert time.time() - t < 2
 
 @case('loaders', 'reading more pixels than the free memory fails before allocating, naming the size and lazier ways to read')
 def test_read_larger_than_memory(tmp_path):
@@ -109,37 +118,56 @@ def test_band_index_out_of_range():
     f = shared('eurosat_ms_subset/Forest/Forest_1.tif')
     with pytest.raises(IndexError, match=rf"\[20\] out of range for {f}, which has 13 band"): read_raster(f, indexes=[0, 20])
 
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    "A data root under tmp_path, where create_dataset writes the datasets of these tests."
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'eo_nb_data'))
+    return tmp_path/'eo_nb_data'
+
 @case('loaders', 'a folder mixing band counts or tile sizes names the odd tile and the common value')
 @pytest.mark.parametrize('odd', ['4 bands', '32x32'])
-def test_folder_with_odd_tile(tmp_path, odd):
-    from eo_nb.data import load_folder
+def test_folder_with_odd_tile(tmp_path, data_root, odd):
+    from eo_nb.convert import create_dataset
     d = eurosat_folder(tmp_path/'data')
     f = sorted((d/'River').glob('*.tif'))[0]
     rewrite(f, (lambda a: a[:4]) if odd == '4 bands' else (lambda a: a[:, :32, :32]))
-    msg = 'has band count 4, but the other tiles have 13' if odd == '4 bands' else 'has height 32, but the other tiles have 64'
-    with pytest.raises(ValueError, match=rf"{f} {msg}.*fix or remove this file"): load_folder(d, progress=False)
+    msg = 'has 4 bands of 64x64 .* but the other tiles have 13 bands' if odd == '4 bands' else 'has 13 bands of 32x32 .* but the other tiles have 13 bands of 64x64'
+    with pytest.raises(ValueError, match=rf"{f} {msg}.*fix or remove this file"): create_dataset(d, progress=False)
 
 @case('loaders', 'NaN / Inf pixels in tiles are refused, naming the tile and band, never turned into NaN statistics or losses')
 @pytest.mark.parametrize('bad', [np.nan, np.inf])
-def test_nan_inf_tiles(tmp_path, bad):
-    from eo_nb.data import load_folder, eo_dataloaders, band_stats
+def test_nan_inf_tiles(tmp_path, data_root, bad):
+    from eo_nb.convert import create_dataset
+    from eo_nb.loaders import dataloaders
+    from eo_nb.data import eo_dataloaders
     d = eurosat_folder(tmp_path/'data')
     files = sorted(d.glob('*/*.tif'))
     for f in files: rewrite(f, lambda a: a.astype(np.float32))
     def poison(a): a[3, 10:12, 10:15] = bad; return a
     rewrite(files[5], poison)
-    for fn in (lambda: load_folder(d, progress=False), lambda: eo_dataloaders(d, bs=4, valid_pct=0.5, progress=False)):
-        with pytest.raises(ValueError, match=rf"{files[5]} \(10 in band\(s\) B04\).*Fill those pixels"): fn()
+    for fn in (lambda: create_dataset(d, progress=False), lambda: dataloaders(d, bs=4, valid_pct=0.5, progress=False)):
+        with pytest.raises(ValueError, match=rf"{files[5]} holds NaN or Inf pixels in band\(s\) \['B04'\]: fill them"): fn()
+    with pytest.warns(FutureWarning, match='eo_nb.loaders.dataloaders'), pytest.raises(ValueError, match=rf"{files[5]} holds NaN or Inf"):
+        eo_dataloaders(d, bs=4, valid_pct=0.5, progress=False)
+
+@case('loaders', 'band statistics of arrays with NaN / Inf pixels leave them out, never NaN; no pixels at all is an error naming the bands')
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
+def test_band_stats_nan_inf(bad):
+    from eo_nb.stats import band_stats_streaming
+    from eo_nb.data import band_stats
+    from eo_nb.moved import MovedError
+    with pytest.raises(MovedError, match=r'compute_stats.*band_stats_streaming'): band_stats(np.zeros((2, 3, 4, 4)))
     x = np.zeros((2, 3, 4, 4)); x[1, 2, 0, 0] = bad
-    with pytest.raises(ValueError, match=r"Band\(s\) \[2\] .*NaN or Inf"): band_stats(x)
-    with pytest.raises(ValueError, match='No pixels'): band_stats(np.zeros((0, 3, 4, 4)))
+    st = band_stats_streaming(x)
+    assert np.isfinite(st['mean'] + st['std']).all() and st['count'][2] == 31
+    with pytest.raises(ValueError, match='have no valid pixels'): band_stats_streaming(np.zeros((0, 3, 4, 4)))
 
 @case('loaders', 'complex, boolean or string pixels are refused with the dtype and how to convert them')
-def test_wrong_pixel_dtype(tmp_path):
-    from eo_nb.data import load_folder
+def test_wrong_pixel_dtype(tmp_path, data_root):
+    from eo_nb.convert import create_dataset
     d = eurosat_folder(tmp_path/'data', n=2)
     for f in d.glob('*/*.tif'): rewrite(f, lambda a: a.astype(np.complex64))
-    with pytest.raises(TypeError, match=r"Forest_1\.tif .*holds complex \(complex64\) pixels.*abs\(z\)"): load_folder(d, progress=False)
+    with pytest.raises(TypeError, match=r"Forest_1\.tif .*holds complex \(complex64\) pixels.*abs\(z\)"): create_dataset(d, progress=False)
     with pytest.raises(TypeError, match=r"labels\.npy holds <U3 values, not numbers"): check_pixel_dtype(np.array(['abc']).dtype, 'labels.npy')
     with pytest.raises(TypeError, match=r"Cannot write .*s\.tif: GDAL has no <U1 rasters"): write_raster(tmp_path/'s.tif', np.array([['a']]))
     write_raster(tmp_path/'m.tif', np.eye(4, dtype=bool))                 # documented: a boolean mask becomes uint8 0/1
@@ -148,39 +176,44 @@ def test_wrong_pixel_dtype(tmp_path):
     with pytest.raises(ValueError, match=r"Cannot write .*z\.tif.*shape \(1, 0, 8\)"): write_raster(tmp_path/'z.tif', np.zeros((1, 0, 8), np.uint8))
 
 @case('loaders', 'an empty folder, a class folder without tiles or an empty file list names the folder and the layout expected')
-def test_empty_inputs(tmp_path):
-    from eo_nb.data import load_folder, read_tiles
+def test_empty_inputs(tmp_path, data_root):
+    from eo_nb.data import scan_folder, read_tiles
+    from eo_nb.convert import create_dataset
+    from eo_nb.moved import MovedError
     (tmp_path/'empty').mkdir()
-    with pytest.raises(ValueError, match=rf"{tmp_path/'empty'} has no class sub-folders.*<class name>/<tile>\.tif"): load_folder(tmp_path/'empty')
+    with pytest.raises(ValueError, match=rf"{tmp_path/'empty'} has no class sub-folders.*<class name>/<tile>\.tif"): scan_folder(tmp_path/'empty')
+    with pytest.raises(ValueError, match=rf"{tmp_path/'empty'} is not a data source eo_nb reads.*one sub-folder of tiles per class"):
+        create_dataset(tmp_path/'empty', progress=False)
     (tmp_path/'noclass'/'Forest').mkdir(parents=True)
-    with pytest.raises(ValueError, match=rf"{tmp_path/'noclass'/'Forest'} holds no tiles.*Add tiles"): load_folder(tmp_path/'noclass')
-    with pytest.raises(ValueError, match='No tiles to read'): read_tiles([])
+    with pytest.raises(ValueError, match=rf"{tmp_path/'noclass'/'Forest'} holds no tiles.*Add tiles"): create_dataset(tmp_path/'noclass', progress=False)
+    with pytest.raises(MovedError, match=r'eo_nb\.data\.read_tiles was removed.*create_dataset\(folder\)\.read\(rows\)'): read_tiles([])
 
 @case('loaders', 'bs, crop and max_shift outside their range fail before any tile is read, naming the value')
 @pytest.mark.parametrize('kw,msg', [(dict(bs=0), 'bs=0'), (dict(bs=-1), 'bs=-1'), (dict(bs=2.5), 'bs=2.5'), (dict(crop=0), 'crop=0'),
                                     (dict(crop=2), 'crop=2'), (dict(max_shift=-0.1), 'max_shift=-0.1'), (dict(max_shift=5), 'max_shift=5')])
 def test_absurd_loader_parameters(kw, msg):
     from eo_nb.data import eo_dataloaders
-    with pytest.raises(ValueError, match=msg): eo_dataloaders('no/such/folder/is/read', progress=False, **kw)
+    with pytest.warns(FutureWarning, match='eo_nb.loaders.dataloaders'), pytest.raises(ValueError, match=msg):
+        eo_dataloaders('no/such/folder/is/read', progress=False, **kw)
 
 @case('loaders', 'a test folder without the training bands, or statistics of another band count, name the folder / counts')
-def test_band_count_mismatch_with_training(tmp_path):
-    from eo_nb.data import eo_dataloaders, test_dataloader
-    dls = eo_dataloaders(eurosat_folder(tmp_path/'train'), bs=4, valid_pct=0.5, progress=False, device='cpu')
+def test_band_count_mismatch_with_training(tmp_path, data_root):
+    from eo_nb.loaders import dataloaders, test_dataloader
+    dls = dataloaders(eurosat_folder(tmp_path/'train'), bs=4, valid_pct=0.5, progress=False, device='cpu')
     test = eurosat_folder(tmp_path/'test')
     for f in test.glob('*/*.tif'): rewrite(f, lambda a: a[:4])
-    with pytest.raises(UnknownNameError, match=rf"tiles of {test} lack bands the model was trained on \(B01, .*Give test tiles"):
+    with pytest.raises(UnknownNameError, match=rf"test data {data_root}.* lacks bands the model was trained on \(B01, "):
         test_dataloader(dls, test, progress=False)
     with pytest.raises(ValueError, match=r"stats has 4 means and 4 stds for the 13 bands"):
-        eo_dataloaders(tmp_path/'train', stats=dict(mean=[0] * 4, std=[1] * 4), progress=False)
+        dataloaders(tmp_path/'train', stats=dict(mean=[0] * 4, std=[1] * 4), progress=False)
 
 @case('loaders', 'tiles of one folder in different CRSs (EuroSAT UTM zones) load, each keeping its own CRS')
-def test_folder_of_several_crs_keeps_each(tmp_path):
-    from eo_nb.data import load_folder
+def test_folder_of_several_crs_keeps_each(tmp_path, data_root):
+    from eo_nb.convert import create_dataset
     d = eurosat_folder(tmp_path/'data', classes=('Forest', 'River', 'SeaLake', 'Highway'), n=3)
-    ds = load_folder(d, progress=False)
-    assert len(set(ds.crs)) > 1                                          # real tiles from several UTM zones
-    assert ds.crs == [raster_meta(p)['crs'] for p in ds.paths]
+    ds = create_dataset(d, progress=False)
+    assert ds.index['crs'].nunique() > 1                                 # real tiles from several UTM zones
+    assert list(ds.index['crs']) == [raster_meta(d/p)['crs'] for p in ds.index['source']]
 
 # -------------------------------------------------------------------------------------------------------------- cube
 
@@ -261,8 +294,9 @@ def cloud38(dest, n=2):
 
 @case('datasets', '38-Cloud: a mask value that is no class, a band of another size or a truncated band names the file and value')
 @pytest.mark.parametrize('damage', ['mask value 7', 'band 200x200', 'truncated band', 'complex band'])
-def test_cloud38_damaged(tmp_path, damage):
-    from eo_nb.datasets import cloud38_segmentation
+def test_cloud38_damaged(tmp_path, data_root, damage):
+    from eo_nb.readers import read_cloud38
+    from eo_nb.convert import create_dataset
     d = cloud38(tmp_path/'c38')
     gt = sorted((d/'train_gt').glob('*.TIF'))[0]
     nir = d/'train_nir'/('nir_' + gt.name[len('gt_'):])
@@ -272,14 +306,17 @@ def test_cloud38_damaged(tmp_path, damage):
     elif damage == 'band 200x200': rewrite(nir, lambda a: a[:, :200, :200]); err, msg = ValueError, rf"{nir} is 200x200 pixels but its ground truth {gt} is 384x384"
     elif damage == 'complex band': rewrite(nir, lambda a: a.astype(np.complex64)); err, msg = TypeError, rf"{nir} holds complex"
     else: truncate(nir); err, msg = RasterReadError, rf"{nir}.*re-download"
-    with pytest.raises(err, match=msg): cloud38_segmentation(d, size=128)
+    with pytest.raises(err, match=msg): read_cloud38(d, size=128)
+    with pytest.raises(err, match=msg): create_dataset(d, size=128, progress=False)      # streamed, patch by patch: the same error
 
 @case('datasets', 'chip sizes of 0, below 0 or larger than the scene are refused, naming the size and the largest that fits')
 @pytest.mark.parametrize('size,msg', [(0, r'Chip size \(0\) .* must be positive'), (-5, r'Chip size \(-5\)'),
                                       (1000, r'Chip size 1000x1000 is larger than the scene \(384x384 pixels\): use a chip size of at most 384')])
 def test_cloud38_absurd_chip_size(tmp_path, size, msg):
-    from eo_nb.datasets import cloud38_segmentation
-    with pytest.raises(ValueError, match=msg): cloud38_segmentation(cloud38(tmp_path/'c38', n=1), size=size)
+    from eo_nb.readers import read_cloud38, scan_cloud38
+    d = cloud38(tmp_path/'c38', n=1)
+    with pytest.raises(ValueError, match=msg): read_cloud38(d, size=size)
+    with pytest.raises(ValueError, match=msg): scan_cloud38(d, size=size)           # what create_dataset checks before reading any pixel
 
 def _vv_and_mask(tmp_path):
     vv = shared('sentinel1_vv_pyrosar/S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif')
@@ -290,7 +327,7 @@ def _vv_and_mask(tmp_path):
 @case('datasets', 'SAR: a mask on another CRS or with values that are no class names the mask file, the CRSs or the values')
 @pytest.mark.parametrize('damage', ['crs', 'value 9'])
 def test_sar_mask_mismatch(tmp_path, damage):
-    from eo_nb.datasets import sar_segmentation
+    from eo_nb.readers import read_sar_pairs
     vv, a, m, mask = _vv_and_mask(tmp_path)
     f = tmp_path/'mask.tif'
     if damage == 'crs':
@@ -299,41 +336,45 @@ def test_sar_mask_mismatch(tmp_path, damage):
     else:
         mask[:5, :5] = 9; write_raster(f, mask, crs=m['crs'], transform=m['transform'])
         msg = rf"{f}: The mask holds values \[9\] that are not in the class values \[0, 1\]"
-    with pytest.raises(ValueError, match=msg): sar_segmentation([(vv, f)], ['land', 'water'], size=64)
-    with pytest.raises(ValueError, match='no \\(scene, mask\\) pairs'): sar_segmentation([], ['land', 'water'])
+    with pytest.raises(ValueError, match=msg): read_sar_pairs([(vv, f)], ['land', 'water'], size=64)
+    with pytest.raises(ValueError, match='no \\(scene, mask\\) pairs'): read_sar_pairs([], ['land', 'water'])
 
 @case('datasets', 'SAR: Inf pixels (e.g. dB of zero power) are nodata: filled, and their mask pixels set to ignore_index')
 def test_sar_inf_is_nodata(tmp_path):
-    from eo_nb.datasets import sar_segmentation
+    from eo_nb.readers import read_sar_pairs
     vv, a, m, mask = _vv_and_mask(tmp_path)
     a = a.copy(); a[0, :64, :64] = -np.inf
     write_raster(tmp_path/'vv.tif', a, crs=m['crs'], transform=m['transform'], nodata=m['nodata'])
     write_raster(tmp_path/'mask.tif', mask, crs=m['crs'], transform=m['transform'])
-    ds = sar_segmentation([(tmp_path/'vv.tif', tmp_path/'mask.tif')], ['land', 'water'], size=64, max_ignore=1.)
-    assert np.isfinite(ds.images).all()
-    assert (ds.masks[0] == 255).all()                                   # the first chip is the Inf block: all ignored
-    assert (ds.masks[1:] != 255).any()
+    ds = read_sar_pairs([(tmp_path/'vv.tif', tmp_path/'mask.tif')], ['land', 'water'], size=64, max_ignore=1.)
+    assert np.isfinite(ds.image).all()
+    assert (ds.mask[0] == 255).all()                                    # the first chip is the Inf block: all ignored
+    assert (ds.mask[1:] != 255).any()
 
 @case('datasets', 'segmentation masks with values outside the classes, NaN images or no chips are refused with the values / bands')
-def test_segmentation_dataset_bad_arrays():
-    from eo_nb.datasets import SegmentationDataset, segmentation_dataloaders, segmentation_from_scene
-    img = np.zeros((4, 2, 8, 8), np.float32)
+def test_segmentation_dataset_bad_arrays(tmp_path):
+    from eo_nb.readers import chip_scene
+    from eo_nb.convert import dataset_from_arrays
+    from eo_nb.loaders import dataloaders
+    img = np.zeros((2, 8, 8), np.float32)
     with pytest.raises(ValueError, match=r"values \[2, 7\] outside the class indices 0\.\.1 .*ignore_index=255"):
-        SegmentationDataset(img, np.array([0, 2, 7, 255] * 64).reshape(4, 8, 8), ['a', 'b'], ['r', 'n'])
-    nan = img.copy(); nan[3, 1, 0, 0] = np.nan
+        chip_scene(img, np.array([0, 2, 7, 255] * 16).reshape(8, 8), 4, ['a', 'b'], ['r', 'n'])
+    nan = img.copy(); nan[1, 4, 4] = np.nan                              # band 'n' of the 4th chip (row 1, column 1)
     with pytest.raises(ValueError, match=r"1 NaN or Inf values \(band\(s\) \['n'\], samples \[3\]\).*ignore_index"):
-        SegmentationDataset(nan, np.zeros((4, 8, 8), np.uint8), ['a', 'b'], ['r', 'n'])
-    with pytest.raises(ValueError, match='holds 0 chips'):
-        segmentation_dataloaders(SegmentationDataset(img[:0], np.zeros((0, 8, 8), np.uint8), ['a', 'b'], ['r', 'n']))
+        chip_scene(nan, np.zeros((8, 8), np.uint8), 4, ['a', 'b'], ['r', 'n'])
+    with pytest.raises(ValueError, match='the source holds none'):
+        dataset_from_arrays(img[None, :, :4, :4][:0], 'segmentation', np.zeros((0, 4, 4), np.uint8), ['a', 'b'], ['r', 'n'], dest=tmp_path/'none')
+    one = dataset_from_arrays(img[None], 'segmentation', np.zeros((1, 8, 8), np.uint8), ['a', 'b'], ['r', 'n'], dest=tmp_path/'one')
+    with pytest.raises(ValueError, match='holds 1 sample: a train / valid split needs at least 2'): dataloaders(one, device='cpu')
     with pytest.raises(ValueError, match=r"No chip kept: all 4 chips of 4x4 .*max_ignore=0\.5"):
-        segmentation_from_scene(img[0], np.full((8, 8), 255, np.uint8), 4, ['a', 'b'], ['r', 'n'], max_ignore=0.5)
+        chip_scene(img, np.full((8, 8), 255, np.uint8), 4, ['a', 'b'], ['r', 'n'], max_ignore=0.5)
 
 def _npz(path, **kw): np.savez(path, **kw); return Path(path)
 
 @case('datasets', 'a sits .npz that is empty, truncated, pickled, has string / fractional labels or labels out of range names the file')
 @pytest.mark.parametrize('kind', ['empty', 'truncated', 'object', 'string labels', 'fractional labels', 'label 7', 'no series', 'string X'])
 def test_sits_npz_bad(tmp_path, kind):
-    from eo_nb.datasets import load_sits
+    from eo_nb.readers import read_sits
     X, c, b = np.random.default_rng(0).random((10, 5, 2)).astype(np.float32), np.array(['crop', 'forest']), np.array(['ndvi', 'evi'])
     f = tmp_path/'s.npz'
     if kind == 'truncated': f = truncate(copy(shared('sits_timeseries/cerrado_2classes.npz'), f))
@@ -349,26 +390,28 @@ def test_sits_npz_bad(tmp_path, kind):
                 'fractional labels': (TypeError, r'labels y of dtype float64 \(e\.g\. \[0\.5'),
                 'label 7': (ValueError, r'Labels \[7\] are outside the class indices 0\.\.1'),
                 'no series': (ValueError, 'holds no series'), 'string X': (TypeError, r'\(X\) holds <U1 values')}[kind]
-    with pytest.raises(err, match=rf"{f}.*{msg}"): load_sits(f)
+    with pytest.raises(err, match=rf"{f}.*{msg}"): read_sits(f)
 
 @case('datasets', 'a NaN or Inf step of a pixel series is a missing step: masked, never in the statistics')
-def test_sits_inf_is_a_missing_step(tmp_path):
-    from eo_nb.datasets import load_sits, pixel_series_dataloaders
+def test_sits_inf_is_a_missing_step(tmp_path, data_root):
+    from eo_nb.readers import read_sits
+    from eo_nb.loaders import dataloaders
     z = np.load(shared('sits_timeseries/cerrado_2classes.npz'))
     X = z['X'].copy(); X[0, 3, 1] = np.inf; X[5, :2, 0] = np.nan
     f = _npz(tmp_path/'s.npz', X=X, y=z['y'], classes=z['classes'], bands=z['bands'], dates_days_since_1970=z['dates_days_since_1970'])
-    ds = load_sits(f)
+    ds = read_sits(f)
     assert not ds.valid[0, 3] and not ds.valid[5, :2].any() and ds.valid[0, [2, 4]].all()
-    assert (ds.t[0, 3], ds.t[5, 0]) == (-1, -1)
-    dls = pixel_series_dataloaders(ds, bs=32, device='cpu')
+    assert (ds.days[0, 3], ds.days[5, 0]) == (-1, -1)
+    dls = dataloaders(f, bs=32, device='cpu', progress=False)
     assert np.isfinite(dls.eo['mean'] + dls.eo['std']).all()
     xb, tb, yb = dls.valid.one_batch()
     assert bool(xb.isfinite().all())
 
 @case('datasets', 'BigEarthNet: a patch missing a band, a corrupt labels JSON or a truncated band names the patch / file')
 @pytest.mark.parametrize('damage', ['missing band', 'labels json', 'truncated band'])
-def test_bigearthnet_damaged(tmp_path, damage):
-    from eo_nb.datasets import multilabel_from_bigearthnet
+def test_bigearthnet_damaged(tmp_path, data_root, damage):
+    from eo_nb.readers import read_bigearthnet
+    from eo_nb.convert import create_dataset
     src = shared('bigearthnet_examples/BigEarthNet-S2-Example')
     d = tmp_path/'ben'
     for p in sorted(src.iterdir())[:3]: copy(p, d/p.name)
@@ -378,20 +421,26 @@ def test_bigearthnet_damaged(tmp_path, damage):
     elif damage == 'labels json':
         f = truncate(next(patch.glob('*_labels_metadata.json'))); err, msg = ValueError, rf"{f} does not hold a JSON object.*restore it"
     else: f = truncate(next(patch.glob('*_B03.tif'))); err, msg = RasterReadError, rf"{f}.*re-download"
-    with pytest.raises(err, match=msg): multilabel_from_bigearthnet(d)
+    with pytest.raises(err, match=msg): read_bigearthnet(d)
+    with pytest.raises(err, match=msg): create_dataset(d, progress=False)                # streamed, patch by patch: the same error
 
-@case('datasets', 'chip-store labels outside the given class values are refused, naming the values and the store')
-def test_chip_store_labels_out_of_range(tmp_path):
+@case('datasets', 'chip-store label values become classes by name (a stray value shows as a class, never merged); the old ChipStoreDataset names the new call')
+def test_chip_store_labels_out_of_range(tmp_path, data_root):
     from eo_nb.chips import make_chip_store
+    from eo_nb.convert import create_dataset
     from eo_nb.datasets import ChipStoreDataset
+    from eo_nb.moved import MovedError
     l7 = shared('landsat7_rgb_rasterio/RGB.byte.tif')
     a, m = read_raster(l7, window=((0, 256), (0, 256)))
     write_raster(tmp_path/'s.tif', a, crs=m['crs'], transform=m['transform'])
     lab = (a[0] > 60).astype(np.uint8); lab[:8, :8] = 7
     write_raster(tmp_path/'lab.tif', lab, crs=m['crs'], transform=m['transform'])
     st = make_chip_store(tmp_path/'s.tif', tmp_path/'store', size=64, labels=tmp_path/'lab.tif', max_nodata=1, progress=False)
-    with pytest.raises(ValueError, match=rf"Labels \[7\] in {tmp_path/'store'} \(label chips\) are not among the class values \[0, 1\]"):
-        ChipStoreDataset(st, task='segmentation', values=[0, 1])
+    with pytest.raises(MovedError, match=r"create_dataset\(store\.path\)"): ChipStoreDataset(st, task='segmentation', values=[0, 1])
+    ds = create_dataset(st.path, progress=False)
+    assert ds.classes == ['0', '1', '7']
+    raw, m = st.read([0], 'labels')[0], ds.read([0], 'mask')[0]
+    assert (m[raw == 7] == 2).all() and (m[:8, :8] == 2).all()
 
 # -------------------------------------------------------------------------------------------------------- chip store
 
@@ -572,8 +621,9 @@ def test_pretrained_wrong_architecture(tmp_path):
 
 @pytest.fixture(scope='module')
 def sample_dls():
-    from eo_nb.data import eo_dataloaders
-    return eo_dataloaders('sample', bs=16, progress=False, device='cpu')
+    from eo_nb.data import resolve_data
+    from eo_nb.loaders import dataloaders
+    return dataloaders(resolve_data('sample'), bs=16, progress=False, device='cpu')
 
 @case('checkpoints', 'resuming from a truncated or wrong-architecture last.pth names the file and how to start over')
 @pytest.mark.parametrize('damage', ['truncated', 'wrong arch'])

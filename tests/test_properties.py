@@ -7,8 +7,8 @@ import numpy as np, pandas as pd
 import pytest
 from hypothesis import given, settings, assume, HealthCheck, strategies as st
 
-from eo_nb.chips import (chip_windows, _starts, _task_order, _bounds, _rect_dist, split_random, split_stratified,
-                         split_spatial_blocks, split_temporal)
+from eo_nb.chips import chip_windows, _starts, _task_order, _bounds
+from eo_nb.splits import _rect_dist, split_random, split_stratified, split_spatial_blocks, split_temporal
 
 # reproducible in CI: the same examples on every run, no example database written into the project
 PROP = settings(deadline=None, derandomize=True, database=None, max_examples=150,
