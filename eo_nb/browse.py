@@ -4,12 +4,12 @@
 
 # %% ../nbs/77_browse.ipynb #59a31287
 from __future__ import annotations
-import html, warnings
+import html, sys, warnings
 from pathlib import Path
 import numpy as np
 from .core import *
-from .viz import composite, available_composites, colorize, to_png, _np
-from .maps import overlay_image, fit_map, bounds_polygon, _new_map, _data_url
+from .viz import composite, available_composites, colorize, to_png
+from .maps import overlay_image, fit_map, bounds_polygon, new_map, png_data_url
 
 # %% auto #0
 __all__ = ['hv_offline', 'cube_view', 'pixel_series', 'pixel_series_view', 'band_histograms', 'TileBrowser']
@@ -117,97 +117,89 @@ def band_histograms(cube, bins:int=64, max_values:int=200_000, width:int=600, he
     return df.hvplot.hist('value', by='band', bins=bins, alpha=0.5, width=width, height=height, legend='top_right')
 
 # %% ../nbs/77_browse.ipynb #f57579a7
+def _task_dataset(src)->bool:
+    "Is `src` an `eo_nb.loaders.TaskDataset`? (without importing torch when it cannot be one)"
+    m = sys.modules.get('eo_nb.loaders')
+    return m is not None and isinstance(src, m.TaskDataset)
+
+_SOURCES = "an EODataset (eo_nb.store / create_dataset), a TaskDataset (dls.train_ds), DataLoaders from eo_nb.loaders.dataloaders, or a ChipStore"
+
 class _Tiles:
     "A uniform view of a tile source for the browser: images, labels, masks, splits, metadata, footprints."
-    def __init__(self, src, split=None):
+    def __init__(self, src):
         from eo_nb.chips import ChipStore
-        self.src, self.kind, self.parts = src, type(src).__name__, None
-        if hasattr(src, 'train') and hasattr(src, 'valid') and hasattr(src, 'eo'):       # eo_nb DataLoaders
-            self.parts = [(_Tiles(src.train.dataset, 'train')), (_Tiles(src.valid.dataset, 'valid'))]
-            p0 = self.parts[0]
-            self.bands, self.classes, self.T, self.ignore_index = p0.bands, p0.classes, p0.T, p0.ignore_index
-            self.n = sum(p.n for p in self.parts)
-            self.labels = np.concatenate([p.labels for p in self.parts]); self.splits = np.concatenate([np.full(p.n, s) for p, s in zip(self.parts, ['train', 'valid'])])
-            return
-        self.ignore_index, self.T = getattr(src, 'ignore_index', 255), 1
+        from eo_nb.store import EODataset
+        self.src, self.kind, self.band_idx, self.store = src, type(src).__name__, None, None
         if isinstance(src, ChipStore):
             ix = src.index
-            self.n, self.bands = len(ix), [str(b) for b in src.bands]
+            self.store, self.n, self.bands = src, len(ix), [str(b) for b in src.bands]
             self.classes = [str(c) for c in src.meta.get('classes') or []]
             self.labels = ix['label'].astype(str).to_numpy() if 'label' in ix else np.full(self.n, '')
             self.splits = ix['split'].fillna('').astype(str).to_numpy()
             self.T = src.chip_shape[0] if len(src.chip_shape) == 4 else 1
+            self.ignore_index, self.has_mask, self._nodata = 255, src.has_labels, src.meta.get('nodata')
             return
-        if np.ndim(getattr(src, 'X', np.zeros((1, 1, 1, 1)))) == 3:
-            raise TypeError(f"{type(src).__name__} holds pixel time series, not images: plot them with "
+        if hasattr(src, 'train') and hasattr(src, 'valid'):                     # DataLoaders: the train rows, then the valid rows
+            parts = [getattr(getattr(src, s), 'dataset', None) for s in ('train', 'valid')]
+            if not all(_task_dataset(p) for p in parts):
+                raise TypeError(f"These DataLoaders do not read an eo_nb dataset (their datasets are {[type(p).__name__ for p in parts]}): "
+                                f"make them with eo_nb.loaders.dataloaders, or browse {_SOURCES}.")
+            tr, va = parts
+            ds, rows, self.band_idx = tr.ds, np.concatenate([tr.rows, va.rows]), tr.band_idx
+            splits = np.array(['train'] * len(tr) + ['valid'] * len(va))
+        elif _task_dataset(src): ds, rows, self.band_idx, splits = src.ds, src.rows, src.band_idx, None
+        elif isinstance(src, EODataset): ds, rows, splits = src, np.arange(len(src)), None
+        else: raise TypeError(f"TileBrowser cannot browse a {self.kind}: give it {_SOURCES}.")
+        shp = ds.keys['image']['shape']
+        if len(shp) == 2:
+            raise TypeError(f"The dataset {ds.path.name} ({ds.task}) holds pixel time series, not images: plot them with "
                             "eo_nb.experiment.plot_series_by_class, or see a cube's pixels with pixel_series_view.")
-        self.n, self.bands = len(src), [str(b) for b in getattr(src, 'bands', [])]
-        self.classes = [str(c) for c in getattr(src, 'classes', [])]
-        self.splits = np.full(self.n, split or '')
-        if hasattr(src, 'labels') and np.ndim(src.labels) == 1: self.labels = np.array([self.classes[int(i)] for i in src.labels])
-        elif hasattr(src, 'labels') and np.ndim(src.labels) == 2:
-            self.labels = np.array([', '.join(c for c, v in zip(self.classes, r) if v) for r in src.labels])
-        elif hasattr(src, 'target') and getattr(src, 'target', None) is not None and not getattr(src, 'is_seg', False):
-            self.labels = np.array([self.classes[int(i)] for i in src.target])
-        else: self.labels = np.full(self.n, '')
-        if hasattr(src, 'x') and np.ndim(src.x) == 5: self.T = src.x.shape[1]
-        if hasattr(src, 'images') and np.ndim(src.images) == 5: self.T = src.images.shape[1]
-    def _part(self, i):
-        for p in self.parts:
-            if i < p.n: return p, i
-            i -= p.n
+        self.ds, self.rows, self.n = ds, np.asarray(rows, np.int64), len(rows)
+        self.bands = [ds.bands[i] for i in self.band_idx] if self.band_idx is not None else [str(b) for b in ds.bands]
+        self.classes, self.T = [str(c) for c in ds.classes], shp[0] if len(shp) == 4 else 1
+        self.ignore_index, self.has_mask, self._nodata = int(ds.manifest.get('ignore_index', 255)), 'mask' in ds.keys, ds.manifest.get('nodata')
+        ix = ds.index.iloc[self.rows]
+        self.splits = ix['split'].fillna('').astype(str).to_numpy() if splits is None else splits
+        lab = ix['label'].to_numpy()
+        if 'labels' in ds.keys:                                                    # multi-label: the names of the set
+            self.labels = np.array([', '.join(c for c, v in zip(self.classes, r) if v) for r in ds.read(self.rows, 'labels')])
+        else: self.labels = np.array([self.classes[int(k)] if k >= 0 else '' for k in lab], dtype=object).astype(str)
     def image(self, i, t=0):
         "(C, H, W) raw values of item `i` (time step `t` of a series)."
-        if self.parts: p, j = self._part(i); return p.image(j, t)
-        s = self.src
-        if self.kind == 'ChipStore': a = s.read([i])[0]
-        elif hasattr(s, 'X'): a = s.X[i]
-        elif hasattr(s, 'images'): a = s.images[i]
-        elif hasattr(s, 'x'): a = s.x[i]
-        else: a = _np(s[i]['image'])
-        return np.asarray(a[min(t, len(a) - 1)] if np.ndim(a) == 4 else a)
+        a = self.store.read([i])[0] if self.store is not None else self.ds.read(self.rows[[i]], 'image')[0]
+        if np.ndim(a) == 4: a = a[min(t, len(a) - 1)]
+        return np.asarray(a if self.band_idx is None else a[self.band_idx])
     def mask(self, i):
         "(H, W) class mask of item `i`, or None."
-        if self.parts: p, j = self._part(i); return p.mask(j)
-        s = self.src
-        if self.kind == 'ChipStore': return s.read([i], 'labels')[0] if s.has_labels else None
-        if hasattr(s, 'masks') and s.masks is not None: m = s.masks[i]; return m if np.ndim(m) == 2 else m[0]
-        if getattr(s, 'is_seg', False): return s.target[i]
-        return None
-    def nodata(self):
-        if self.parts: return self.parts[0].nodata()
-        return self.src.meta.get('nodata') if self.kind == 'ChipStore' else None
-    def meta(self, i, shape=None)->dict:
-        "Metadata of item `i`: id, label, split, shape, path/source, bounds, CRS, time, nodata fraction."
-        if self.parts: p, j = self._part(i); return {'split': self.splits[i], **p.meta(j, shape)}
-        s, d = self.src, {'item': int(i)}
-        if self.kind == 'ChipStore':
-            r = s.index.iloc[i]
-            d.update({k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()})
+        if not self.has_mask: return None
+        return self.store.read([i], 'labels')[0] if self.store is not None else self.ds.read(self.rows[[i]], 'mask')[0]
+    def nodata(self): return self._nodata
+    def meta(self, i, shape=None, t=0)->dict:
+        "Metadata of item `i` (at time step `t`): its index row (id, source, label, split, bounds, CRS, time ...) and shape."
+        if self.store is not None:
+            r = self.store.index.iloc[i]
+            d = {'item': int(i), **{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()}}
+            if self.T > 1 and self.store.times is not None: d[f'step {t}: time'] = str(self.store.times[min(t, self.T - 1)])[:19]
         else:
-            if self.labels[i] != '': d['label'] = self.labels[i]
-            for k in ('paths', 'names'):
-                v = getattr(s, k, None)
-                if v is not None: d['path'] = str(v[i])
-            crs = getattr(s, 'crs', None)
-            if crs: d['crs'] = str(crs[i])
-            if d.get('path') and Path(d['path']).suffix.lower() in ('.tif', '.tiff'):
-                try:
-                    import rasterio
-                    with rasterio.open(d['path']) as f: d['bounds'] = tuple(f.bounds); d['crs'] = str(f.crs) if f.crs else ''
-                except Exception: pass
+            r = self.ds.index.iloc[int(self.rows[i])]
+            d = {'item': int(i), **{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items() if k not in ('shard', 'offset')}}
+            d['split'], d['label'] = self.splits[i], self.labels[i]
+            d = {k: v for k, v in d.items() if not (isinstance(v, float) and np.isnan(v)) and v != ''}
+            if self.T > 1:
+                for k in ('valid', 'days'):
+                    if k in self.ds.keys: d[f'step {t}: {k}'] = self.ds.read(self.rows[[i]], k)[0][min(t, self.T - 1)].item()
         d['shape'] = tuple(shape or self.image(i).shape)
         return d
     def footprint(self, i, meta=None):
         "((minx, miny, maxx, maxy), crs) of item `i` (from its `meta` when given), or None."
         m = meta or self.meta(i)
-        if {'minx', 'miny', 'maxx', 'maxy'} <= set(m) and m.get('crs'): return (m['minx'], m['miny'], m['maxx'], m['maxy']), m['crs']
-        if m.get('bounds') and m.get('crs'): return tuple(m['bounds']), m['crs']
+        b = [m.get(k) for k in ('minx', 'miny', 'maxx', 'maxy')]
+        if all(isinstance(v, (int, float)) and np.isfinite(v) for v in b) and m.get('crs'): return tuple(b), m['crs']
         return None
 
 class TileBrowser:
     "An ipywidgets browser over a chip store or eo_nb dataset: filters, prev/next, band combinations, metadata, footprint map."
-    def __init__(self, source,             # ChipStore, TileDataset, SegmentationDataset, MultiLabelDataset, TimeSeriesDataset or DataLoaders
+    def __init__(self, source,             # an EODataset, a TaskDataset (dls.train_ds), DataLoaders of `dataloaders`, or a ChipStore
                  rgb='true_color',         # initial composite
                  size:int=256,             # displayed image size in pixels
                  show_map:bool=True,       # a small map with the chip's footprint (when it has a CRS)
@@ -230,7 +222,7 @@ class TileBrowser:
         self.w_meta = W.HTML(layout=W.Layout(width='360px'))
         self.map, self._fp = None, None
         if show_map:
-            try: self.map = _new_map(basemap, f'{size}px'); self.map.layout.width = f'{size + 60}px'
+            try: self.map = new_map(basemap, f'{size}px'); self.map.layout.width = f'{size + 60}px'
             except Exception as e: warnings.warn(f"No footprint map ({e}).")
         self.sel = np.arange(self.t.n)
         for w in (self.w_class, self.w_split): w.observe(self._filter, 'value')
@@ -269,7 +261,7 @@ class TileBrowser:
         m = self.t.mask(i)
         self.w_mask.layout.display = 'none' if m is None else ''
         if m is not None: self.w_mask.value = to_png(colorize(m, len(self.t.classes) or int(m[m != self.t.ignore_index].max(initial=0)) + 1, self.t.ignore_index))
-        meta = self.t.meta(i, img.shape)
+        meta = self.t.meta(i, img.shape, self.w_time.value)
         self.w_meta.value = ('<table style="font-size:11px">' + ''.join(
             f'<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_fmt(v))}</td></tr>'
             for k, v in ({'⚠': 'all pixels are nodata', **meta} if all_nd else meta).items()) + '</table>')
@@ -289,7 +281,7 @@ class TileBrowser:
             da = xr.DataArray(img, dims=('band', 'y', 'x'), coords={'band': self.t.bands}).rio.write_crs(crs) \
                    .rio.write_transform(from_bounds(x0, y0, x1, y1, img.shape[-1], img.shape[-2]))
             png, bounds = overlay_image(da, self.w_bands.value, nodata=self.t.nodata())
-            self._ov = ipyleaflet.ImageOverlay(url=_data_url(png), bounds=bounds, name='tile')
+            self._ov = ipyleaflet.ImageOverlay(url=png_data_url(png), bounds=bounds, name='tile')
             self.map.add_layer(self._ov)
         except Exception: self._ov = None
         g = bounds_polygon((x0, y0, x1, y1), crs)
@@ -300,6 +292,6 @@ class TileBrowser:
         fit_map(self.map, ((min(ys), min(xs)), (max(ys), max(xs))))
 
 def _fmt(v):
-    if isinstance(v, float): return f'{v:.6g}'
+    if isinstance(v, float): return f'{v:.10g}'     # projected coordinates in full: 4326630, not 4.32663e+06
     if isinstance(v, tuple): return '(' + ', '.join(_fmt(x) for x in v) + ')'
     return str(v)

@@ -8,11 +8,11 @@ import base64, html, json, warnings
 from pathlib import Path
 import numpy as np, rasterio
 from .core import *
-from .viz import composite, composite_channels, colorize, class_colors, to_png, _rgb_or_first
+from .viz import composite, composite_channels, composite_or_first, colorize, class_colors, to_png
 
 # %% auto #0
-__all__ = ['NoCRSError', 'overlay_image', 'guess_nodata', 'bounds_polygon', 'footprints_geojson', 'fit_map', 'add_raster',
-           'scene_map', 'linked_maps']
+__all__ = ['NoCRSError', 'overlay_image', 'guess_nodata', 'png_data_url', 'bounds_polygon', 'footprints_geojson', 'new_map',
+           'fit_map', 'add_raster', 'scene_map', 'linked_maps']
 
 # %% ../nbs/76_maps.ipynb #d0808ce7
 def _names(src, bands=None)->list:
@@ -127,7 +127,9 @@ def guess_nodata(a, name='the raster', min_fraction:float=0.01):
                   "Landsat and Sentinel-2 products): showing them as nodata. Pass nodata= to say otherwise.")
     return 0
 
-def _data_url(png:bytes)->str: return 'data:image/png;base64,' + base64.b64encode(png).decode()
+def png_data_url(png:bytes)->str:
+    "A `data:` URL of PNG bytes: an image the browser shows with no file and no server (e.g. an `ImageOverlay`'s url)."
+    return 'data:image/png;base64,' + base64.b64encode(png).decode()
 
 # %% ../nbs/76_maps.ipynb #ef86c095
 def _mercator_pixel(lon, lat, bounds, shape):
@@ -173,7 +175,9 @@ def _legend_control(title, colors):
     return ipyleaflet.WidgetControl(widget=W.HTML(f'<div style="font-size:11px;padding:2px 4px"><b>{html.escape(title)}</b>{rows}</div>'),
                                     position='bottomright')
 
-def _new_map(basemap=None, height='480px'):
+def new_map(basemap=None,       # a basemap name for leafmap, e.g. 'OpenStreetMap' (needs internet); default: none
+            height='480px'):    # the map's height (CSS)
+    "An empty leafmap (ipyleaflet) map with no basemap tiles unless asked for, so it works offline."
     import leafmap
     m = leafmap.Map(height=height, draw_control=False, measure_control=False, fullscreen_control=False,
                     attribution_control=True, toolbar_control=False, search_control=False)
@@ -208,7 +212,7 @@ def add_raster(m, src, name='scene', rgb='true_color', bands=None, classes=None,
     "Add a raster (path or DataArray) to leafmap map `m` as an image layer; returns the layer."
     import ipyleaflet
     png, bounds = overlay_image(src, rgb, bands, classes, nodata, max_size, alpha)
-    layer = ipyleaflet.ImageOverlay(url=_data_url(png), bounds=bounds, name=name)
+    layer = ipyleaflet.ImageOverlay(url=png_data_url(png), bounds=bounds, name=name)
     m.add_layer(layer)
     if fit: fit_map(m, bounds)
     return layer
@@ -225,11 +229,11 @@ def scene_map(scene,                 # a raster path or (band, y, x) DataArray w
               height:str='480px',
              ):
     "A leafmap map of a scene with chip footprints and predictions as layers; without a CRS, the image and why."
-    rgb = _rgb_or_first(_names(scene, bands), rgb)
+    rgb = composite_or_first(_names(scene, bands), rgb)
     da, path = _as_da(scene, bands, max_size, rgb)
     if _crs_of(da) is None: return _no_crs_view(da, rgb, str(path or da.name or 'the scene'))
     import ipyleaflet
-    m = _new_map(basemap, height)
+    m = new_map(basemap, height)
     add_raster(m, da, Path(path).stem if path else str(da.name or 'scene'), rgb, max_size=max_size)
     preds = predictions if isinstance(predictions, dict) else ({'prediction': predictions} if predictions is not None else {})
     names = None                                           # the legend: the first prediction's classes
@@ -273,6 +277,6 @@ def linked_maps(left, right,             # two rasters (paths / DataArrays), e.g
     import ipywidgets as W
     maps = []
     for src, kw in ((left, left_kw or {}), (right, right_kw or {})):
-        m = _new_map(basemap, height); add_raster(m, src, **kw); maps.append(m)
+        m = new_map(basemap, height); add_raster(m, src, **kw); maps.append(m)
     W.jslink((maps[0], 'center'), (maps[1], 'center')); W.jslink((maps[0], 'zoom'), (maps[1], 'zoom'))
     return W.HBox(maps, layout=W.Layout(width='100%'))

@@ -12,8 +12,8 @@ from .tasks import get_task
 
 # %% auto #0
 __all__ = ['COMPOSITES', 'composite_channels', 'available_composites', 'valid_mask', 'stretch', 'composite', 'to_png',
-           'class_colors', 'colorize', 'show_image', 'show_batch', 'show_results', 'plot_per_class', 'show_training',
-           'worst_predictions']
+           'class_colors', 'colorize', 'show_image', 'composite_or_first', 'draw_samples', 'show_batch', 'show_results',
+           'plot_per_class', 'show_training', 'worst_predictions']
 
 # %% ../nbs/75_viz.ipynb #16c3e21c
 COMPOSITES = {
@@ -156,7 +156,10 @@ def _grid(n, ncols, w=2.0, h=2.1):
     for a in axs.flat: a.axis('off')
     return fig, axs
 
-def _rgb_or_first(bands, rgb):
+def composite_or_first(bands,              # the data's band names
+                       rgb='true_color',   # the composite wanted: a preset or band names
+                      ):
+    "`rgb` when `bands` can make it, else the first band's name (shown grey): a composite any data can show."
     try: composite_channels(bands, rgb); return rgb
     except KeyError: return str(bands[0])
 
@@ -174,14 +177,23 @@ def _series_plot(xs, ys, classes, bands, band=0, title=''):
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
-def _draw(task, xs, ys, preds, eo, n, rgb, ncols, probs=None):
-    "Draw samples of any task: xs inputs, ys targets, preds predictions (or None)."
+def draw_samples(task,         # a task name of `eo_nb.tasks.TASKS`
+                 xs,           # inputs, as a batch holds them: (N, C, H, W), (N, T, C, H, W) or (N, T, C) series
+                 ys,           # targets: (N,) classes, (N, K) multi-hot or (N, H, W) masks
+                 preds,        # predictions of the same form, or None (a batch: truth only)
+                 eo:dict,      # `dls.eo` / `learn.eo`, or a dict with classes, bands (and ignore_index)
+                 n:int=8,      # samples to draw
+                 rgb='true_color', # composite (falls back to the first band)
+                 ncols:int=4,
+                 probs=None,   # (N,) confidence of each prediction, shown in the titles (single-label images)
+                ):
+    "A figure of samples of any task: composites titled by class (wrong ones in red), masks beside images, or series coloured by class."
     classes, bands, t = list(eo['classes']), list(eo['bands']), get_task(task)
     ign = eo.get('ignore_index', 255)
     if t.model_kind == 'series':
         return _series_plot(xs[:n], ys[:n] if preds is None else preds[:n], classes, bands,
                             title='series coloured by ' + ('class' if preds is None else 'predicted class'))
-    rgb = _rgb_or_first(bands, rgb)
+    rgb = composite_or_first(bands, rgb)
     seg = t.per_pixel and np.ndim(ys) > 1
     if t.model_kind == 'image_series': xs = xs[:, int(np.argmax([np.abs(x).sum() for x in xs[0]]))] if xs.ndim == 5 else xs   # one non-empty step
     if seg:
@@ -219,7 +231,7 @@ def _pixel_acc(p, y, ign):
     "Accuracy of predicted class map `p` against `y` over labelled pixels."
     return ((p == y) & (y != ign)).sum() / max((y != ign).sum(), 1)
 
-def show_batch(dls,                 # DataLoaders made by eo_nb (they carry `dls.eo`)
+def show_batch(dls,                 # DataLoaders of `eo_nb.loaders.dataloaders` (they carry `dls.eo`), any task
                n:int=8,             # samples to show
                rgb='true_color',    # composite preset or band names (falls back to the first band)
                ncols:int=4,
@@ -228,7 +240,7 @@ def show_batch(dls,                 # DataLoaders made by eo_nb (they carry `dls
     "A batch of `dls` for its task: composites titled by class, masks beside images, or series coloured by class."
     dl = dls.valid if valid else dls.train
     x, y = _split_batch(dl.one_batch())
-    return _draw(dls.eo.get('task', 'classification'), x, y, None, dls.eo, n, rgb, ncols)
+    return draw_samples(dls.eo.get('task', 'classification'), x, y, None, dls.eo, n, rgb, ncols)
 
 def _predict_batch(learn, b):
     import torch
@@ -252,7 +264,7 @@ def show_results(learn,             # a Learner made by `eo_learner` (it carries
     preds, conf, _ = _predict_batch(learn, b)
     x, y = _split_batch(b)
     task = get_task(learn.eo.get('task', 'classification'))
-    return _draw(task.name, x, y, preds, learn.eo, n, rgb, ncols, probs=conf if task.target == 'label' and task.model_kind == 'image' else None)
+    return draw_samples(task.name, x, y, preds, learn.eo, n, rgb, ncols, probs=conf if task.target == 'label' and task.model_kind == 'image' else None)
 
 # %% ../nbs/75_viz.ipynb #179a7d0c
 def plot_per_class(section:dict,    # one section of metrics.json (with `per_class`)
@@ -306,4 +318,4 @@ def worst_predictions(learn, n:int=8, rgb='true_color', ncols:int=4):
     xs, ys, ps, score, conf = map(np.concatenate, (xs, ys, ps, score, conf))
     top = np.argsort(-score, kind='stable')[:n]
     single = get_task(task).target == 'label' and get_task(task).model_kind == 'image'
-    return _draw(task, xs[top], ys[top], ps[top], learn.eo, n, rgb, ncols, probs=conf[top] if single else None)
+    return draw_samples(task, xs[top], ys[top], ps[top], learn.eo, n, rgb, ncols, probs=conf[top] if single else None)
