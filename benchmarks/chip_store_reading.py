@@ -3,8 +3,9 @@
 Chips the 13-band uint16 4096x4096 scene of `chip_reading.py` (built there, in --workdir) into a chip store
 (64 px chips, 4096 chips, `--chunk_chips` chips per shard), writes the same chips to one .npy file, and measures
 random batches of 64 (uniform over all chips), both with the files in the OS page cache, after a warm-up pass:
-(a) raw chips: `store.read(rows)` vs `np.load(mmap_mode='r')[ids]`; (b) what training sees: a `ChipStoreDataset`
-batch (float32, nodata check) vs the memmap batch converted to float32. Prints JSON lines; --out writes them.
+(a) raw chips: `store.read(rows)` vs `np.load(mmap_mode='r')[ids]`; (b) what training sees: a batch of
+`eo_nb.loaders.TaskDataset.get_batch` (float32) over the eo_nb dataset of the same chips (each labelled 0, written
+under --workdir; the scene has no nodata), vs the memmap batch converted to float32. Prints JSON lines; --out writes them.
 
     .venv/bin/python benchmarks/chip_store_reading.py [--workdir /tmp/eo_nb_chip_bench] [--out benchmarks/results/chip_store_reading.json]
 """
@@ -38,15 +39,16 @@ def main():
     npy = Path(a.workdir)/'chips.npy'
     np.save(npy, st.read(np.arange(n)))
     mm = np.load(npy, mmap_mode='r')
-    from eo_nb.datasets import ChipStoreDataset
-    st.index['label'] = 0
-    ds = ChipStoreDataset(st)
+    from eo_nb.convert import dataset_from_arrays
+    from eo_nb.loaders import TaskDataset
+    eo = dataset_from_arrays(mm, 'classification', np.zeros(n, np.int64), ['0'], st.bands, dest=Path(a.workdir)/'dataset', overwrite=True)
+    ds = TaskDataset(eo, np.arange(n), 'classification')
     rng = np.random.default_rng(0)
     ids = lambda: rng.choice(n, a.bs, replace=False)
     f_store, f_mm = lambda: st.read(ids()), lambda: np.ascontiguousarray(mm[ids()])
     f_ds, f_mm32 = lambda: ds.get_batch(ids()), lambda: mm[ids()].astype(np.float32)
     for f in (f_store, f_mm, f_ds, f_mm32): f()                                      # warm-up
-    np.asarray(mm[:]).sum(); st.read(np.arange(n))                                    # page cache
+    np.asarray(mm[:]).sum(); st.read(np.arange(n)); eo.read(np.arange(n), 'image')    # page cache
     r = {k: rate(f, a.batches, a.bs) for k, f in dict(store=f_store, memmap=f_mm, dataset=f_ds, memmap_f32=f_mm32).items()}
     rows = [dict(what='store', chips=n, chunk_chips=a.chunk_chips, chip_bytes=int(np.prod(st.chip_shape) * st.dtype.itemsize),
                  store_mb=round(sum(f.stat().st_size for f in (store_dir/'chips').rglob('*.npy')) / 1e6, 1),

@@ -3,7 +3,8 @@
 For each split seed, the 120 tiles of ../shared/data/eurosat_ms_subset are split (stratified) into a training
 folder and a held-out test folder (`split_folder`, 30 % test = 36 tiles). Both models see only the training
 folder: the random forest gets all of it (84 tiles, all 13 bands); the CNN keeps 20 % of it for validation
-(best-epoch choice) and trains on the rest. Both are scored once on the test tiles.
+(best-epoch choice) and trains on the rest. Both are scored once on the test tiles. Each folder is converted to an
+eo_nb dataset in the seed's temporary folder (`create_dataset`), then served by `eo_nb.loaders`.
 
     python benchmarks/eurosat_subset_recipe.py [--seeds 0 1 2] [--model eo_cnn] [--epochs 60] [--lr 3e-3]
 """
@@ -12,8 +13,10 @@ from pathlib import Path
 import numpy as np
 from fastai.callback.progress import ProgressCallback
 from eo_nb.core import shared_data, write_json
-from eo_nb.data import split_folder, eo_dataloaders, test_dataloader, load_folder
-from eo_nb.learner import eo_learner, evaluate, fit_baseline
+from eo_nb.data import split_folder
+from eo_nb.convert import create_dataset
+from eo_nb.loaders import dataloaders, test_dataloader
+from eo_nb.learner import eo_learner, evaluate
 from eo_nb.metrics import classification_metrics
 
 def main():
@@ -31,17 +34,19 @@ def main():
     for seed in a.seeds:
         with tempfile.TemporaryDirectory() as d:
             train, test = split_folder(src, d, test_pct=0.3, seed=seed)
-            dls = eo_dataloaders(train, bands=a.bands, valid_pct=a.valid_pct, seed=seed, bs=a.bs, crop=a.crop, progress=False)
-            tds = load_folder(test, dls.eo['bands'], progress=False)
+            train_ds = create_dataset(train, dest=Path(d)/'train_ds', progress=False)
+            test_ds = create_dataset(test, dest=Path(d)/'test_ds', progress=False)
+            dls = dataloaders(train_ds, 'classification', bands=a.bands, valid_pct=a.valid_pct, seed=seed, bs=a.bs, crop=a.crop)
             # the baseline gets every training tile (it needs no validation split) and all 13 bands
             from eo_nb.models import create_model
-            full = load_folder(train, 'all', progress=False)
-            rf = create_model('rf', full.X.shape[1], len(full.classes), seed=seed).fit(full.X, full.labels)
-            rf_m = classification_metrics(tds.labels, rf.predict(load_folder(test, 'all', progress=False).X), dls.eo['classes'])
+            X = train_ds.read(np.arange(len(train_ds)), 'image')
+            rf = create_model('rf', X.shape[1], len(train_ds.classes), seed=seed).fit(X, train_ds.labels)
+            assert test_ds.classes == dls.eo['classes'], (test_ds.classes, dls.eo['classes'])
+            rf_m = classification_metrics(test_ds.labels, rf.predict(test_ds.read(np.arange(len(test_ds)), 'image')), dls.eo['classes'])
             learn = eo_learner(dls, a.model, out_dir=Path(d)/'run', seed=seed, wd=a.wd, label_smoothing=a.label_smoothing, mixup=a.mixup, keep=a.keep)
             learn.remove_cb(ProgressCallback)
             t0 = time.time(); learn.fit_one_cycle(a.epochs, a.lr); dt = time.time() - t0
-            cnn_m = evaluate(learn, test_dataloader(dls, test, progress=False), tta=a.tta)[0]
+            cnn_m = evaluate(learn, test_dataloader(dls, test_ds), tta=a.tta)[0]
             rows.append(dict(seed=seed, rf_acc=rf_m['accuracy'], rf_kappa=rf_m['kappa'], cnn_acc=cnn_m['accuracy'],
                              cnn_kappa=cnn_m['kappa'], cnn_f1=cnn_m['f1_macro'], train_s=round(dt, 1)))
             print(json.dumps(rows[-1]), flush=True)

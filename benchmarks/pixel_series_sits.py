@@ -1,8 +1,8 @@
 """Pixel time-series classification on the sits samples (../shared/data/sits_timeseries): TempCNN, LSTM, L-TAE vs a random forest.
 
-For each dataset (.npz), model and seed: the stratified split of `pixel_series_dataloaders` (valid_pct 0.2, split
+For each dataset (.npz), model and seed: the stratified split of `eo_nb.loaders.dataloaders` (valid_pct 0.2, split
 seed 42, the same for every model), one-cycle training with `eo_learner`, validation accuracy / macro F1 / kappa.
-The random forest (scikit-learn, 500 trees) sees the raw series flattened, on the same split. Prints JSON
+The random forest (scikit-learn, 500 trees) sees the raw series flattened (missing steps 0), on the same split. Prints JSON
 lines; --out writes them.
 
     .venv/bin/python benchmarks/pixel_series_sits.py --data samples_modis_ndvi.npz cerrado_2classes.npz --models tempcnn lstm ltae --seeds 0 1 2 --epochs 30 --out benchmarks/results/pixel_series_sits.json
@@ -11,7 +11,7 @@ import argparse, json, time, tempfile, warnings
 import numpy as np
 warnings.filterwarnings('ignore')
 from eo_nb.core import shared_data, write_json
-from eo_nb.datasets import load_sits, pixel_series_dataloaders
+from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 from eo_nb.metrics import classification_metrics
 
@@ -26,13 +26,13 @@ def main():
     rows = []
     def emit(**r): print(json.dumps(r), flush=True); rows.append(r)
     for name in a.data:
-        ps = load_sits(root/name)
-        dls = pixel_series_dataloaders(ps, valid_pct=0.2, seed=42, bs=a.bs, device='cpu')
-        tr, va = dls.train.dataset, dls.valid.dataset
+        dls = dataloaders(root/name, 'pixel_series', valid_pct=0.2, seed=42, bs=a.bs, device='cpu', progress=False)
+        tr, va = dls.train_ds, dls.valid_ds
+        series = lambda v: np.where(v.ds.read(v.rows, 'valid')[..., None], v.images(np.arange(len(v))), 0).reshape(len(v), -1)
         from sklearn.ensemble import RandomForestClassifier
         for seed in a.seeds:
-            rf = RandomForestClassifier(500, random_state=seed, n_jobs=-1).fit(tr.X.reshape(len(tr), -1), tr.y)
-            m = classification_metrics(va.y, rf.predict(va.X.reshape(len(va), -1)), ps.classes)
+            rf = RandomForestClassifier(500, random_state=seed, n_jobs=-1).fit(series(tr), tr.labels)
+            m = classification_metrics(va.labels, rf.predict(series(va)), dls.eo['classes'])
             emit(data=name, model='random forest', seed=seed, n_train=len(tr), n_valid=len(va), accuracy=m['accuracy'], f1_macro=m['f1_macro'], kappa=m['kappa'])
         for model in a.models:
             for seed in a.seeds:

@@ -13,8 +13,8 @@ Steps (all in one run, each measured thing in its own process):
    the residency left is checked with `fincore`, then a subprocess runs
    `create_dataset(folder, dest=<workdir>/ds_build, n_workers=8, progress=False)`; its anonymous memory is sampled
    every 0.1 s; the dataset is deleted afterwards;
-3. the old path: evicted again, a subprocess runs `eo_nb.data.eo_dataloaders(folder, bs=32, device='cpu')` (every
-   tile read into one array);
+3. the old path: evicted again, a subprocess runs v0.1's `eo_dataloaders(folder, bs=32, device='cpu')` (every tile
+   read into one array; kept as this benchmark's peer in `benchmarks/_v01_loader.py`);
 4. the run: `EO_NB_DATA=<workdir>/eo_nb_data papermill nbs/run.ipynb <workdir>/out.ipynb -p data <folder> -p epochs 1
    -p out_dir <workdir>/run --no-progress-bar` from the project root (evicted first; the run converts the folder
    itself); anonymous memory summed over papermill and all its descendants every 0.2 s; per-cell peaks from
@@ -142,7 +142,8 @@ print('RESULT ' + json.dumps(dict(import_s=t1 - t0, build_s=t2 - t1, n=len(ds), 
 OLD = r'''
 import json, sys, time, resource
 t0 = time.perf_counter()
-from eo_nb.data import eo_dataloaders
+sys.path.insert(0, sys.argv[2])
+from _v01_loader import eo_dataloaders                 # the v0.1 in-memory path, the peer
 t1 = time.perf_counter()
 c1 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 dls = eo_dataloaders(sys.argv[1], bs=32, device='cpu', progress=False)
@@ -189,10 +190,10 @@ def cold_build(folder, workdir, how, n)->dict:
 def old_path(folder, how)->dict:
     cold = make_cold(folder, how)
     la = loadavg()
-    rc, wall, s, out, _ = run_measured([str(PY), '-c', OLD, str(folder)], 0.1)
+    rc, wall, s, out, _ = run_measured([str(PY), '-c', OLD, str(folder), str(Path(__file__).resolve().parent)], 0.1)
     if rc: raise RuntimeError(f"eo_dataloaders failed ({rc}):\n{out[-3000:]}")
     r = _result(out)
-    return dict(call=f"eo_nb.data.eo_dataloaders({str(folder)!r}, bs=32, device='cpu', progress=False)", page_cache=cold,
+    return dict(call=f"_v01_loader.eo_dataloaders({str(folder)!r}, bs=32, device='cpu', progress=False)", page_cache=cold,
                 tiles=r['n'], seconds=round(r['load_s'], 2), tiles_per_s=round(r['n'] / r['load_s'], 1), process_wall_s=round(wall, 2),
                 import_s=round(r['import_s'], 2), cpu_s=round(r['cpu_s'] - r['cpu_s_import'], 1), arrays_mb=round(r['X_mb'], 1), peak_anon_mb=s.peak(1), peak_rss_mb=s.peak(3),
                 vmhwm_mb=round(r['vmhwm_mb'], 1), loadavg_before=la, loadavg_after=loadavg(), samples=len(s.samples))

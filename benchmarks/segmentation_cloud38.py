@@ -2,7 +2,7 @@
 
 The sample is 6 real Landsat-8 patches (384x384, red/green/blue/nir, cloud masks). Chips of `--chip` px; the
 split keeps patches whole (valid: the patch draw whose cloud fraction is closest to the whole sample's, see
-`eo_nb.datasets.segmentation_dataloaders`). For each encoder and seed: the same DataLoaders, `eo_learner`,
+`eo_nb.splits.split_groups`, the segmentation task's split in `eo_nb.loaders.dataloaders`). For each encoder and seed: the same DataLoaders, `eo_learner`,
 one-cycle training, validation metrics with and without TTA. Baselines on the same validation pixels: always the
 majority class of the training pixels, and a brightness threshold (mean of the 4 bands) fitted on the training
 pixels. Prints JSON lines; --out writes them.
@@ -13,7 +13,7 @@ import argparse, json, time, tempfile, warnings
 import numpy as np
 warnings.filterwarnings('ignore')
 from eo_nb.core import shared_data, write_json
-from eo_nb.datasets import cloud38_segmentation, segmentation_dataloaders
+from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 from eo_nb.metrics import segmentation_metrics
 
@@ -26,19 +26,20 @@ def main():
     a = ap.parse_args()
     folder = (shared_data() or None) and shared_data()/'cloud38_landsat8'
     if not folder or not folder.exists(): raise SystemExit('../shared/data/cloud38_landsat8 not found (set EO_NB_SHARED_DATA)')
-    ds = cloud38_segmentation(folder, size=a.chip)
     rows = []
     def emit(**r): print(json.dumps(r), flush=True); rows.append(r)
-    dls = segmentation_dataloaders(ds, valid_pct=0.2, seed=42, bs=a.bs, crop=a.crop, device='cpu')
-    tr, va = dls.train.dataset, dls.valid.dataset
-    classes = ds.classes
-    maj = np.bincount(tr.masks.ravel(), minlength=2).argmax()
-    emit(what='baseline', name='majority class', **{k: v for k, v in segmentation_metrics(va.masks, np.full_like(va.masks, maj), classes).items() if k in ('pixel_accuracy', 'miou', 'f1_macro')})
-    b_tr, b_va = tr.images.astype(np.float32).mean(1), va.images.astype(np.float32).mean(1)
+    dls = dataloaders(folder, 'segmentation', valid_pct=0.2, seed=42, bs=a.bs, crop=a.crop, device='cpu', size=a.chip, progress=False)
+    tr, va = dls.train_ds, dls.valid_ds
+    classes = dls.eo['classes']
+    masks = lambda v: v.ds.read(v.rows, 'mask').astype(np.int64)
+    m_tr, m_va = masks(tr), masks(va)
+    maj = np.bincount(m_tr[m_tr != 255].ravel(), minlength=2).argmax()
+    emit(what='baseline', name='majority class', **{k: v for k, v in segmentation_metrics(m_va, np.full_like(m_va, maj), classes).items() if k in ('pixel_accuracy', 'miou', 'f1_macro')})
+    b_tr, b_va = tr.images(np.arange(len(tr))).mean(1), va.images(np.arange(len(va))).mean(1)
     ts = np.quantile(b_tr, np.linspace(0.01, 0.99, 99))
-    best = max(ts, key=lambda t: segmentation_metrics(tr.masks, (b_tr > t).astype(int), classes)['miou'])
+    best = max(ts, key=lambda t: segmentation_metrics(m_tr, (b_tr > t).astype(int), classes)['miou'])
     emit(what='baseline', name='brightness threshold (fitted on train)', threshold=float(best),
-         **{k: v for k, v in segmentation_metrics(va.masks, (b_va > best).astype(int), classes).items() if k in ('pixel_accuracy', 'miou', 'f1_macro')})
+         **{k: v for k, v in segmentation_metrics(m_va, (b_va > best).astype(int), classes).items() if k in ('pixel_accuracy', 'miou', 'f1_macro')})
     for model in a.models:
         for seed in a.seeds:
             with tempfile.TemporaryDirectory() as d:
@@ -48,7 +49,7 @@ def main():
                 dt = time.perf_counter() - t0
                 m, mt = evaluate(learn)[0], evaluate(learn, tta=True)[0]
             emit(what='unet', encoder=model, seed=seed, epochs=a.epochs, chip=a.chip, train_s=round(dt, 1),
-                 train_chips=len(tr), valid_chips=len(va), valid_cloud_fraction=round(float((va.masks == 1).mean()), 3),
+                 train_chips=len(tr), valid_chips=len(va), valid_cloud_fraction=round(float((m_va == 1).mean()), 3),
                  pixel_accuracy=m['pixel_accuracy'], miou=m['miou'], f1_macro=m['f1_macro'],
                  iou_cloud=m['per_class']['cloud']['iou'], iou_clear=m['per_class']['clear']['iou'],
                  tta_pixel_accuracy=mt['pixel_accuracy'], tta_miou=mt['miou'])

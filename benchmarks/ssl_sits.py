@@ -18,8 +18,9 @@ warnings.filterwarnings('ignore')
 from eo_nb.core import shared_data, write_json
 from eo_nb.models import create_model
 from eo_nb.ssl import cube_series, pretrain_series, load_encoder, embed_series, probe
-from eo_nb.data import stratified_split
-from eo_nb.datasets import PixelSeriesDataset, pixel_series_dataloaders
+from eo_nb.splits import stratified_split
+from eo_nb.convert import create_dataset
+from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 
 def main():
@@ -40,6 +41,8 @@ def main():
     z = np.load(root/'samples_modis_ndvi.npz')
     X, y, classes, days = z['X'], z['y'], [str(c) for c in z['classes']], z['dates_days_since_1970']
     tr, va = stratified_split(y, 0.2, 42)
+    ds = create_dataset(root/'samples_modis_ndvi.npz', progress=False)       # the same series, in the npz's order
+    assert (ds.labels == y).all() and ds.classes == classes
     f_ssl = embed_series(enc, X, days, meta['mean'], meta['std'])
     f_rnd = embed_series(create_model(a.model, 1, len(classes)).eval(), X, days, meta['mean'], meta['std'])
     for k in a.budgets:
@@ -50,12 +53,10 @@ def main():
             for name, f in [('random', f_rnd), ('ssl', f_ssl)]:
                 p = probe(f[few], y[few], f[va], y[va], classes)
                 r[f'{name}_linear'], r[f'{name}_knn'] = p['linear']['accuracy'], p['knn']['accuracy']
-            sub = np.concatenate([few, va])
-            ds = PixelSeriesDataset(X[sub], y[sub], classes, ['NDVI'], days[sub])
             for name, pre in [('scratch', False), ('ssl', str(enc_p))]:
                 with tempfile.TemporaryDirectory() as d:
-                    dls = pixel_series_dataloaders(ds, bs=min(64, len(few)), device='cpu', stats=dict(mean=meta['mean'], std=meta['std']),
-                                                   splits=(np.arange(len(few)), np.arange(len(few), len(sub))))   # same normalisation for both
+                    dls = dataloaders(ds, 'pixel_series', bs=min(64, len(few)), device='cpu', stats=dict(mean=meta['mean'], std=meta['std']),
+                                      splits=(few, va))                                       # same normalisation for both
                     learn = eo_learner(dls, a.model, out_dir=d, seed=draw, pretrained=pre)
                     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.ft_epochs, 3e-3)
                     r[f'{name}_finetune'] = evaluate(learn)[0]['accuracy']

@@ -4,7 +4,9 @@ Both loops train the same model (same initial weights) on the same DataLoader (s
 normalisation and augmentation) with AdamW at a constant learning rate, one epoch at a time, alternating
 (eo_nb, bare, eo_nb, bare, ...) so that machine noise hits both alike; the median epoch rate is reported.
 Only the training phase is timed (fastai's validation pass is excluded via the learner's timing callback).
-The data-loading rate is the DataLoader alone, iterated with the same transforms and no model.
+The data-loading rate is the DataLoader alone, iterated with the same transforms and no model. The DataLoader is
+`eo_nb.loaders.dataloaders` over the folder's eo_nb dataset (memory-mapped shards, converted once); the committed
+`results/train_throughput.json` predates it (v0.1's in-memory loader).
 
     python benchmarks/train_throughput.py [--models eo_cnn resnet18] [--bs 64] [--repeats 5] [--out benchmarks/results/train_throughput.json]
 """
@@ -14,7 +16,8 @@ import torch
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from eo_nb.core import write_json
-from eo_nb.data import eo_dataloaders
+from eo_nb.data import resolve_data
+from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner
 
 class _TrainTimer(Callback):
@@ -68,7 +71,7 @@ def main():
     ap.add_argument('--out', default='')
     a = ap.parse_args()
     torch.manual_seed(0)
-    dls = eo_dataloaders(a.data, bs=a.bs, valid_pct=0.2, seed=0, progress=False)
+    dls = dataloaders(resolve_data(a.data), 'classification', bs=a.bs, valid_pct=0.2, seed=0, progress=False)   # whole tiles (crop 1)
     rows = []
     for m in a.models:
         rows.append(bench(m, dls, a.repeats)); print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rows[-1].items()}), flush=True)

@@ -15,7 +15,7 @@ from fastai.callback.progress import ProgressCallback
 from fastai.data.load import DataLoader, _FakeLoader
 from fastai.torch_core import get_model, rank_distrib, num_distrib
 from .core import *
-from .experiment import _need
+from .experiment import require
 
 # %% auto #0
 __all__ = ['shard_dl', 'DDPTrainer', 'train_worker', 'fit_distributed']
@@ -96,7 +96,7 @@ def train_worker(params_file):
     scratch = Path(tempfile.mkdtemp(prefix=f'eo_nb_rank{rank}_')) if rank else None   # other ranks write nothing in the run folder
     try:
         p = check_params(**spec['params'])
-        _need(p.bs % world == 0, f"bs={p.bs} is the global batch and must divide over the {world} processes: use a multiple of {world}.")
+        require(p.bs % world == 0, f"bs={p.bs} is the global batch and must divide over the {world} processes: use a multiple of {world}.")
         p.bs //= world
         out = Path(p.out_dir)
         if rank: p.out_dir = scratch
@@ -143,10 +143,10 @@ def fit_distributed(learn,                  # the notebook's learner (from `expe
                    )->dict:
     "Train `learn`'s run in `processes` DDP processes (torchrun); load the final weights into `learn`; returns the record in `ddp.json`."
     out = Path(learn.path)
-    _need(isinstance(processes, int) and processes >= 1, f"processes={processes!r} must be a positive integer.")
+    require(isinstance(processes, int) and processes >= 1, f"processes={processes!r} must be a positive integer.")
     n_gpu = 0 if cpu else torch.cuda.device_count()
-    _need(not n_gpu or processes <= n_gpu, f"processes={processes} but this machine has {n_gpu} GPUs: use at most {n_gpu}, or cpu=True.")
-    _need(params.get('bs', 32) % processes == 0, f"bs={params.get('bs')} is the global batch and must divide over {processes} processes: use a multiple of {processes}.")
+    require(not n_gpu or processes <= n_gpu, f"processes={processes} but this machine has {n_gpu} GPUs: use at most {n_gpu}, or cpu=True.")
+    require(params.get('bs', 32) % processes == 0, f"bs={params.get('bs')} is the global batch and must divide over {processes} processes: use a multiple of {processes}.")
     write_json(out/'ddp_params.json', dict(params={k: v for k, v in params.items() if k != 'processes'}, resume=resume, cpu=cpu, sync_bn=sync_bn))
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // processes)))
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={processes}', '-m', 'eo_nb.distributed', str(out/'ddp_params.json')]

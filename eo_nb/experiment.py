@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 from .core import *
 from .models import check_model_name, MODELS
-from .data import resolve_data, scan_folder, select_bands, default_band_names
+from .data import resolve_data
+from .convert import scan_class_folder, default_band_names
 from .io import raster_meta
 from .download import REMOTE_DATASETS
 from .params import PARAMS, check_values
@@ -19,12 +20,15 @@ from .convert import SOURCE_KINDS, source_kind, source_task
 from .store import read_manifest
 
 # %% auto #0
-__all__ = ['RUN_TASKS', 'run_source', 'segmentation_source', 'task_dataloaders', 'run_test_loader', 'check_params',
+__all__ = ['RUN_TASKS', 'require', 'run_source', 'segmentation_source', 'task_dataloaders', 'run_test_loader', 'check_params',
            'check_resume', 'experiment_learner', 'save_figure', 'metrics_summary', 'per_class_table', 'split_counts',
            'headline', 'show_tiles', 'show_segmentation', 'plot_series_by_class']
 
 # %% ../nbs/80_experiment.ipynb #72ad16e3
-def _need(cond, msg):
+def require(cond,    # the check that must hold
+            msg:str, # what is wrong, naming the file, parameter or value, and the fix
+           ):
+    "Raise `ValueError(msg)` unless `cond`: the checks of a run (and of `eo_nb.distributed`) before any work."
     if not cond: raise ValueError(msg)
 
 def _slug(s): return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(s)).strip('_') or 'data'
@@ -51,11 +55,11 @@ def segmentation_source(path)->tuple[str, list, list|None, int]:
     if (path/'store.json').exists():
         from eo_nb.chips import open_chip_store
         st = open_chip_store(path)
-        _need(st.has_labels, f"The chip store {path} has no label chips: chip it with make_chip_store(..., labels=<class raster>) for segmentation.")
+        require(st.has_labels, f"The chip store {path} has no label chips: chip it with make_chip_store(..., labels=<class raster>) for segmentation.")
         sp = st.index['split']
-        _need((sp == 'train').any() and (sp == 'valid').any(),
-              f"The chip store {path} has no train/valid split ({sp.value_counts().to_dict()}): assign one once, e.g. "
-              "store.set_split(eo_nb.chips.split_spatial_blocks(store.index, block_size_m=...)).")
+        require((sp == 'train').any() and (sp == 'valid').any(),
+                f"The chip store {path} has no train/valid split ({sp.value_counts().to_dict()}): assign one once, e.g. "
+                "store.set_split(eo_nb.chips.split_spatial_blocks(store.index, block_size_m=...)).")
         return 'chips', list(st.bands), None, len(st)
     if (path/'train_gt').is_dir():
         names = sorted(d.name[len('train_'):] for d in path.glob('train_*') if d.is_dir() and d.name != 'train_gt')
@@ -65,10 +69,10 @@ def segmentation_source(path)->tuple[str, list, list|None, int]:
 
 def _check_chip_size(cs, hw, what):
     "A chip_size larger than the patches it is cut from, refused with the largest that fits."
-    _need(cs <= min(hw), f"Parameter chip_size={cs} is larger than {what} ({hw[0]}x{hw[1]} pixels): use a chip_size of at most {min(hw)}.")
+    require(cs <= min(hw), f"Parameter chip_size={cs} is larger than {what} ({hw[0]}x{hw[1]} pixels): use a chip_size of at most {min(hw)}.")
 
 def _check_classification(path, bands, other)->dict:
-    files, labels, classes = scan_folder(path)
+    files, labels, classes = scan_class_folder(path)
     m = raster_meta(files[0])
     names = m['bands'] if m['bands'] and all(m['bands']) else default_band_names(m['count'])
     return dict(classes=classes, n_tiles=len(files), names=names)
@@ -81,8 +85,8 @@ def _check_segmentation(path, bands, other)->dict:
     return dict(classes=classes, n_tiles=n, names=names, seg_kind=kind, convert=dict(size=other['chip_size'], bands=names) if kind == 'cloud38' else {})
 
 def _check_timeseries(path, bands, other)->dict:
-    _need((path/'data').is_dir() and (path/'mask_timeless').is_dir(),
-          f"{path} is not an EOPatch with a land-cover mask: expected data/ (e.g. NDVI.npy), mask/ and mask_timeless/LULC.npy.")
+    require((path/'data').is_dir() and (path/'mask_timeless').is_dir(),
+            f"{path} is not an EOPatch with a land-cover mask: expected data/ (e.g. NDVI.npy), mask/ and mask_timeless/LULC.npy.")
     names = sorted(f.stem for f in (path/'data').glob('*.npy'))
     sel = [names[i] for i in select_bands(names, 'NDVI' if bands == 'all' and 'NDVI' in names else bands)]
     try: hw = np.load(path/'mask_timeless'/'LULC.npy', mmap_mode='r', allow_pickle=False).shape[:2]   # the header only
@@ -91,27 +95,27 @@ def _check_timeseries(path, bands, other)->dict:
     if hw:
         _check_chip_size(cs, hw, f"the EOPatch {path}")
         n = (hw[0] // cs) * (hw[1] // cs)
-        _need(n >= 2, f"Parameter chip_size={cs} cuts the {hw[0]}x{hw[1]} EOPatch {path} into {n} chip: a train / valid split needs at "
-                      f"least 2; use a chip_size of at most {max(hw) // 2 if min(hw) >= max(hw) // 2 else min(hw) // 2} (e.g. 20, the default).")
+        require(n >= 2, f"Parameter chip_size={cs} cuts the {hw[0]}x{hw[1]} EOPatch {path} into {n} chip: a train / valid split needs at "
+                        f"least 2; use a chip_size of at most {max(hw) // 2 if min(hw) >= max(hw) // 2 else min(hw) // 2} (e.g. 20, the default).")
     return dict(classes=None, n_tiles=1, names=sel, loaded=sel, convert=dict(size=cs, bands=sel))
 
 def _check_multilabel(path, bands, other)->dict:
     pdirs = sorted(d for d in path.iterdir() if d.is_dir() and list(d.glob('*_labels_metadata.json'))) if path.is_dir() else []
-    _need(pdirs, f"{path} is not multi-label data: expected BigEarthNet-style patch folders (band .tif files + *_labels_metadata.json).")
+    require(pdirs, f"{path} is not multi-label data: expected BigEarthNet-style patch folders (band .tif files + *_labels_metadata.json).")
     import json
     names = sorted(f.stem.rsplit('_', 1)[1] for f in pdirs[0].glob('*.tif'))
     classes = sorted({l for d in pdirs for l in json.loads(next(d.glob('*_labels_metadata.json')).read_text())['labels']})
     s1, conv = other.get('s1_data', ''), {}
     if s1:
         s1 = run_source(s1)
-        _need(any(s1.glob('*/*_VV.tif')), f"s1_data={other['s1_data']!r}: {s1} holds no BigEarthNet-S1 patch folders (*_VV.tif, *_VH.tif).")
+        require(any(s1.glob('*/*_VV.tif')), f"s1_data={other['s1_data']!r}: {s1} holds no BigEarthNet-S1 patch folders (*_VV.tif, *_VH.tif).")
         other['s1_dir'], conv = s1, dict(s1=s1)
     return dict(classes=classes, n_tiles=len(pdirs), names=names, extra=['VV', 'VH'] if s1 else [], convert=conv)   # S1 bands always follow
 
 def _check_series(path, bands, other)->dict:
-    _need(path.suffix == '.npz', f"{path} is not a .npz of labelled series (X (N, T, C), y, classes, bands): see eo_nb.datasets.load_sits.")
+    require(path.suffix == '.npz', f"{path} is not a .npz of labelled series (X (N, T, C), y, classes, bands): see eo_nb.readers.read_sits; create_dataset(path) converts it.")
     z = np.load(path, allow_pickle=False)
-    _need({'X', 'y', 'classes', 'bands'} <= set(z.files), f"{path} lacks {sorted({'X', 'y', 'classes', 'bands'} - set(z.files))}: see eo_nb.datasets.load_sits.")
+    require({'X', 'y', 'classes', 'bands'} <= set(z.files), f"{path} lacks {sorted({'X', 'y', 'classes', 'bands'} - set(z.files))}: see eo_nb.readers.read_sits for the layout.")
     return dict(classes=[str(c) for c in z['classes']], n_tiles=int(z['X'].shape[0]), names=[str(b) for b in z['bands']])
 
 def _check_dataset(path, bands, other)->dict:
@@ -129,7 +133,7 @@ def _check_model(model, t):
     if model == 'rf': return model
     fits = dict(series=model in SERIES_MODELS, image_series=model == 'utae').get(t.model_kind, model not in (*SERIES_MODELS, 'utae'))
     want = dict(series=', '.join(SERIES_MODELS), image_series="'utae'").get(t.model_kind, "an image model, e.g. 'eo_cnn' or 'resnet18'")
-    _need(fits, f"model={model!r} does not fit task={t.name!r} ({t.summary}): use {want}, or 'rf' for the baseline.")
+    require(fits, f"model={model!r} does not fit task={t.name!r} ({t.summary}): use {want}, or 'rf' for the baseline.")
     return model
 
 def task_dataloaders(p, device=None):
@@ -153,22 +157,22 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     given = dict(model=model, data=data, test_data=test_data, bands=bands, epochs=epochs, lr=lr, bs=bs, seed=seed, valid_pct=valid_pct,
                  out_dir=out_dir, pretrained=pretrained, **other)
     p = SimpleNamespace(**{**{k: q.default for k, q in PARAMS.items()}, **check_values(given, 'check_params')})
-    _need(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
+    require(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
     p.data_dir = run_source(p.data)
     kind = source_kind(p.data_dir)
     p.task = p.task or source_task(p.data_dir)
     t = get_task(p.task)
     p.model = _check_model(p.model, t)
     for k in ('bs', 'chip_size', 'mixup', 'crop'): setattr(p, k, task_default(t, k, getattr(p, k)))
-    _need(p.mixup == 0 or (t.target == 'label' and t.model_kind == 'image'), f"mixup={p.mixup!r}: MixUp blends whole images and their single "
-          f"labels; it is only used for classification: use 0 (or -1) for task={p.task!r}.")
-    _need(not p.indices or t.model_kind in ('image', 'segmentation'), f"indices={p.indices!r} are added to image tasks only: leave them empty for task={p.task!r}.")
-    _need(not p.s1_data or p.task == 'multilabel', f"s1_data is only used by task='multilabel' so far (task={p.task!r}): leave it empty.")
-    _need(p.processes == 1 or p.bs % p.processes == 0, f"bs={p.bs} is the global batch of {p.processes} processes and must divide over them: use a multiple of {p.processes}.")
-    _need(p.processes == 1 or p.model != 'rf', "processes > 1 trains neural networks with DistributedDataParallel; the random forest (model='rf') uses one process.")
-    _need(kind in _CHECKS, f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: {p.data!r} cannot be a run's data as it is.")
-    _need(p.task == source_task(p.data_dir) or kind in ('chip_store', 'dataset'), f"data {p.data_dir} is a {SOURCE_KINDS[kind]}: it serves "
-          f"task={source_task(p.data_dir)!r} and cannot serve task={p.task!r} (leave task empty to use the data's own).")
+    require(p.mixup == 0 or (t.target == 'label' and t.model_kind == 'image'), f"mixup={p.mixup!r}: MixUp blends whole images and their single "
+            f"labels; it is only used for classification: use 0 (or -1) for task={p.task!r}.")
+    require(not p.indices or t.model_kind in ('image', 'segmentation'), f"indices={p.indices!r} are added to image tasks only: leave them empty for task={p.task!r}.")
+    require(not p.s1_data or p.task == 'multilabel', f"s1_data is only used by task='multilabel' so far (task={p.task!r}): leave it empty.")
+    require(p.processes == 1 or p.bs % p.processes == 0, f"bs={p.bs} is the global batch of {p.processes} processes and must divide over them: use a multiple of {p.processes}.")
+    require(p.processes == 1 or p.model != 'rf', "processes > 1 trains neural networks with DistributedDataParallel; the random forest (model='rf') uses one process.")
+    require(kind in _CHECKS, f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: {p.data!r} cannot be a run's data as it is.")
+    require(p.task == source_task(p.data_dir) or kind in ('chip_store', 'dataset'), f"data {p.data_dir} is a {SOURCE_KINDS[kind]}: it serves "
+            f"task={source_task(p.data_dir)!r} and cannot serve task={p.task!r} (leave task empty to use the data's own).")
     r = _CHECKS[kind](p.data_dir, p.bands, vars(p))
     names = r['names']
     p.band_names = [names[i] for i in select_bands(names, p.bands)] + r.get('extra', []) if 'loaded' not in r else r['loaded']
@@ -181,8 +185,8 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     if p.test_data:
         p.test_dir = run_source(p.test_data)
         tkind = source_kind(p.test_dir)
-        _need(tkind == kind or tkind == 'dataset' or kind == 'dataset', f"test_data {p.test_dir} is a {SOURCE_KINDS.get(tkind, tkind)} but data "
-              f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: the test data must be of the same kind (or an eo_nb dataset of the same task).")
+        require(tkind == kind or tkind == 'dataset' or kind == 'dataset', f"test_data {p.test_dir} is a {SOURCE_KINDS.get(tkind, tkind)} but data "
+                f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: the test data must be of the same kind (or an eo_nb dataset of the same task).")
         tr = _CHECKS[tkind](p.test_dir, p.bands, dict(vars(p), s1_data=''))
         p.test_convert = tr.get('convert', {})
         if r['classes'] is not None and tr['classes'] is not None and tr['classes'] != r['classes']:
@@ -267,34 +271,35 @@ def headline(m:dict)->tuple[str, float]:
     return k, m[k]
 
 # %% ../nbs/80_experiment.ipynb #3a5e7057
-def show_tiles(ds, n:int=12, rgb='true_color', ncols:int=6, seed:int=0):
-    "A grid of `n` random tiles of a `TaskDataset` (or `TileDataset`) as composites (`eo_nb.viz.show_image`), titled by class."
-    from eo_nb.viz import show_image, _grid, _rgb_or_first
-    rgb = _rgb_or_first(ds.bands, rgb)
+def show_tiles(ds,                  # a classification `TaskDataset`, e.g. `dls.train_ds`
+               n:int=12,            # tiles shown, drawn at random
+               rgb='true_color',    # composite preset or band names (falls back to the first band)
+               ncols:int=6,
+               seed:int=0,          # seeds the draw
+              ):
+    "A grid of `n` random tiles as composites (`eo_nb.viz.draw_samples`), titled by class; only the tiles shown are read."
+    from eo_nb.viz import draw_samples
     pick = np.random.default_rng(seed).choice(len(ds), min(n, len(ds)), replace=False)
-    fig, axs = _grid(len(pick), ncols, 1.8, 1.9)
-    X = ds.images(pick) if hasattr(ds, 'images') else ds.X[pick]      # a loader's TaskDataset reads only the tiles shown
-    for ax, x, i in zip(axs.flat, X, pick): show_image(x, ds.bands, rgb, ax=ax, title=ds.classes[ds.labels[i]])
-    fig.tight_layout()
-    return fig
+    return draw_samples('classification', ds.images(pick), ds.labels[pick], None, dict(classes=ds.classes, bands=ds.bands), len(pick), rgb, ncols)
 
 # %% ../nbs/80_experiment.ipynb #a913cfa9
 def show_segmentation(images, masks, classes, bands, preds=None, n:int=4, rgb='true_color',
                       ignore_index:int=255, seed:int=0):
     "Rows of `n` random chips: composite, truth and (if given) predicted class maps; unlabelled pixels transparent."
-    from eo_nb.viz import _draw
+    from eo_nb.viz import draw_samples as _draw
     images, masks = np.asarray(images), np.asarray(masks)
     pick = np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False)
     return _draw('segmentation', images[pick], masks[pick], None if preds is None else np.asarray(preds)[pick],
                  dict(classes=list(classes), bands=list(bands), ignore_index=ignore_index), len(pick), rgb, 3)
 
 # %% ../nbs/80_experiment.ipynb #696c2d8a
-def plot_series_by_class(ds, band:int=0):
-    "Median and 10–90 % band of one band's series per class (valid steps only), against the step's mean day."
+def plot_series_by_class(ds,         # a pixel-series `TaskDataset`, e.g. `dls.train_ds`
+                         band:int=0, # index of the band plotted
+                        ):
+    "Median and 10–90 % band of one band's series per class (valid steps only), against the time step."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    X, y = (ds.images(np.arange(len(ds))), ds.labels) if hasattr(ds, 'images') else (ds.X, ds.y)
-    valid = ds.ds.read(ds.rows, 'valid') if hasattr(ds, 'ds') else ds.valid
+    X, y, valid = ds.images(np.arange(len(ds))), ds.labels, ds.ds.read(ds.rows, 'valid')
     for k, c in enumerate(ds.classes):
         x = np.where(valid[y == k], X[y == k][..., band], np.nan)
         if not len(x): continue

@@ -114,9 +114,10 @@ def _same_checkpoints(a, b):
 
 # ---- training -------------------------------------------------------------------------------------------------------
 TRAIN = """import sys
-from eo_nb.data import eo_dataloaders
+from eo_nb.data import resolve_data
+from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner
-learn = eo_learner(eo_dataloaders('sample', bs=32, seed=0, device='cpu', progress=False), 'eo_cnn_small', out_dir=sys.argv[1],
+learn = eo_learner(dataloaders(resolve_data('sample'), bs=32, seed=0, device='cpu', progress=False), 'eo_cnn_small', out_dir=sys.argv[1],
                    seed=0, mixup=0.4, resume=True)
 with learn.no_bar(): learn.fit_one_cycle(6, 3e-3, start_epoch=learn.start_epoch)
 """

@@ -68,12 +68,18 @@ def test_sdist_builds_the_same_wheel(src, tmp_path):
         assert m.isfile() and json.loads(t.extractfile(m).read()) == RUN_NB
     with zipfile.ZipFile(_pip_wheel(sdist, tmp_path/'dist')) as z: assert json.loads(z.read('eo_nb/run.ipynb')) == RUN_NB
 
-def test_installed_package_finds_its_notebook(wheel, tmp_path):
-    "Installed outside any checkout (cwd tmp_path): run_notebook() and `eo_nb notebook` give the package's copy; runs start in the cwd."
-    target = tmp_path/'site'
+@pytest.fixture(scope='module')
+def installed(wheel, tmp_path_factory):
+    "The wheel installed into a folder of its own: (site folder, environment that imports from it, no EO_NB_* variables)."
+    target = tmp_path_factory.mktemp('site')
     _sh(sys.executable, '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '-q', '--target', target, wheel)
     env = {k: v for k, v in os.environ.items() if not k.startswith('EO_NB_')}
     env['PYTHONPATH'] = str(target)
+    return target, env
+
+def test_installed_package_finds_its_notebook(installed, tmp_path):
+    "Installed outside any checkout (cwd tmp_path): run_notebook() and `eo_nb notebook` give the package's copy; runs start in the cwd."
+    target, env = installed
     work = tmp_path/'work'; work.mkdir()
     out = _sh(sys.executable, '-c', "import eo_nb, eo_nb.sweep as s, json; nb = s.run_notebook(); "
               "print(json.dumps([eo_nb.__file__, str(nb), s._run_cwd(nb), eo_nb.core.project_root() is None]))", cwd=work, env=env)
@@ -84,3 +90,12 @@ def test_installed_package_finds_its_notebook(wheel, tmp_path):
     assert Path(cwd) == work
     out = _sh(sys.executable, '-m', 'eo_nb.sweep', 'notebook', cwd=work, env=env)
     assert Path(out.strip()) == target/'eo_nb'/'run.ipynb'
+
+def test_installed_package_imports_every_module(installed, tmp_path):
+    "Every module of the checkout's eo_nb/ is in the wheel and imports from the install alone (no notebook, test or benchmark file needed)."
+    target, env = installed
+    mods = sorted(p.stem for p in (ROOT/'eo_nb').glob('*.py') if p.stem != '__init__')
+    out = _sh(sys.executable, '-c', "import importlib, json, sys, eo_nb; mods = sys.argv[1:]; "
+              "print(json.dumps([eo_nb.__file__] + [importlib.import_module(f'eo_nb.{m}').__file__ for m in mods]))", *mods, cwd=tmp_path, env=env)
+    files = json.loads(out.strip().splitlines()[-1])
+    assert [Path(f) for f in files] == [target/'eo_nb'/'__init__.py'] + [target/'eo_nb'/f'{m}.py' for m in mods]
