@@ -39,7 +39,7 @@ except ImportError as e:
 import numpy as np, rasterio, torch
 from torch.utils.data import DataLoader
 from eo_nb.core import write_json
-from eo_nb.sampling import BlockChipSampler
+from eo_nb.random_chips import BlockChipSampler
 
 N, C, TILE = 4096, 13, 512
 

@@ -18,7 +18,7 @@ def main(argv=None):
     import torch
     from eo_nb.core import write_json, shared_data
     from eo_nb.convert import create_dataset
-    from eo_nb.sample import make_sample
+    from eo_nb.synthetic import make_sample
     from eo_nb.loaders import TaskDataset
     torch.set_num_threads(1)
     sources = [('sample (240 tiles, 13x64x64 uint16)', make_sample(Path(os.environ['EO_NB_DATA'])/'sample'), 'classification', 64)]

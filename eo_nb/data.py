@@ -25,7 +25,7 @@ def resolve_data(data:str, download:bool=True)->Path:
     "Folder for `data`: 'sample', a named remote dataset, a folder of `shared_data()`, or a path."
     from eo_nb import download as dl
     if str(data) == 'sample':
-        from eo_nb.sample import make_sample
+        from eo_nb.synthetic import make_sample
         return make_sample()
     if str(data) in dl.REMOTE_DATASETS:
         return dl.download_dataset(str(data)) if download else data_root()/str(data)

@@ -10,9 +10,9 @@ import rasterio
 from rasterio.windows import Window
 from .core import *
 from .chips import chip_windows
-from .learner import load_run_model, _band_key
+from .learner import load_run_model, band_key
 from .augment import dihedral, undo_dihedral
-from .io import RasterReadError, _open, _gdal_reason
+from .io import RasterReadError, rio_open, gdal_reason
 
 # %% auto #0
 __all__ = ['blend_weights', 'predict_scene']
@@ -30,12 +30,12 @@ def blend_weights(h:int, w:int, overlap:int)->np.ndarray:
 
 def _match_bands(file_names, model_bands, where):
     "Positions in the scene of the model's bands, by name or common name (either way round)."
-    pos = {_band_key(b): i for i, b in enumerate(file_names)}
-    missing = [b for b in model_bands if _band_key(b) not in pos]
+    pos = {band_key(b): i for i, b in enumerate(file_names)}
+    missing = [b for b in model_bands if band_key(b) not in pos]
     if missing: raise UnknownNameError(
         f"The model needs bands {list(model_bands)} but {where} has {list(file_names)}: name the scene's bands with "
         "bands=[...] (e.g. ['blue', 'green', 'red']) if its file does not say, or use a model trained on bands it has.")
-    return [pos[_band_key(b)] for b in model_bands]
+    return [pos[band_key(b)] for b in model_bands]
 
 # %% ../nbs/60_inference.ipynb #808243e0
 def _predict(net, x, tta):
@@ -59,7 +59,7 @@ def _read_rows(ds, src, idx, r, t, W):
     "Scene rows [r, r+t) of bands `idx` as float32; a file that cannot be decoded is named, with the fix."
     try: return ds.read(idx, window=Window(0, r, W, t)).astype(np.float32)
     except rasterio.errors.RasterioError as e:
-        raise RasterReadError(f"Cannot decode rows {r}-{r + t} of {src} ({_gdal_reason(e)}). The scene is corrupt or truncated: "
+        raise RasterReadError(f"Cannot decode rows {r}-{r + t} of {src} ({gdal_reason(e)}). The scene is corrupt or truncated: "
                               "re-download or regenerate it; nothing was written.") from None
 
 def predict_scene(model,              # a model file from `save_run_model` (task 'segmentation'), or (net, meta)
@@ -88,7 +88,7 @@ def predict_scene(model,              # a model file from `save_run_model` (task
     net = net.to(device).eval()
     classes, n = list(meta['classes']), len(meta['classes'])
     mean, std = np.asarray(meta['mean'], np.float32), np.asarray(meta['std'], np.float32)
-    with _open(src) as ds:                                  # missing, corrupt or absurd headers: named, with the fix
+    with rio_open(src) as ds:                                  # missing, corrupt or absurd headers: named, with the fix
         names = list(bands) if bands is not None else list(ds.descriptions)
         if bands is not None and len(names) != ds.count:
             raise ValueError(f"bands={names} names {len(names)} bands but {src} has {ds.count}.")

@@ -12,8 +12,8 @@ import warnings
 from .core import *
 
 # %% auto #0
-__all__ = ['MAX_RASTER_SIDE', 'RasterReadError', 'raster_meta', 'read_raster', 'check_pixel_dtype', 'write_raster', 'open_raster',
-           'stack_bands']
+__all__ = ['MAX_RASTER_SIDE', 'RasterReadError', 'gdal_reason', 'rio_open', 'raster_meta', 'read_raster', 'check_pixel_dtype',
+           'write_raster', 'open_raster', 'stack_bands']
 
 # %% ../nbs/10_io.ipynb #bb4f4787
 class RasterReadError(OSError):
@@ -21,7 +21,7 @@ class RasterReadError(OSError):
 
 MAX_RASTER_SIDE = 10_000_000  # pixels per side; a header declaring more is corrupt (a global 10 m mosaic is 4,000,000 wide)
 
-def _gdal_reason(e)->str:
+def gdal_reason(e)->str:
     "GDAL's own words for a failure: the chain of causes of `e` (they name the band and block), de-duplicated."
     msgs, c = [], e
     while c is not None:
@@ -30,14 +30,15 @@ def _gdal_reason(e)->str:
         c = c.__cause__ or (c.__context__ if c.__context__ is not c.__cause__ else None)
     return '; '.join(msgs) or type(e).__name__
 
-def _open(path):
+def rio_open(path):
+    "`rasterio.open(path)`, with errors that name the file and the fix (missing, corrupt, or a header declaring an absurd size)."
     try:
         with warnings.catch_warnings():   # plain JPEG/PNG tiles (EuroSAT RGB) have no CRS: meta['crs'] is None
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             src = rasterio.open(path)
     except RasterioError as e:
         if not Path(path).exists(): raise FileNotFoundError(f"Raster {path} does not exist.") from None
-        raise RasterReadError(f"Cannot open {path} as a raster ({_gdal_reason(e)}). The file is corrupt, truncated or not a "
+        raise RasterReadError(f"Cannot open {path} as a raster ({gdal_reason(e)}). The file is corrupt, truncated or not a "
                               "GeoTIFF: re-download or regenerate it, or remove it from the folder.") from None
     if max(src.height, src.width) > MAX_RASTER_SIDE:
         h, w = src.height, src.width; src.close()
@@ -53,7 +54,7 @@ def _meta(src)->dict:
 
 def raster_meta(path)->dict:
     "Header of the raster at `path` (no pixels read): count, height, width, dtype, crs, transform, nodata, band names."
-    with _open(path) as src: return _meta(src)
+    with rio_open(path) as src: return _meta(src)
 
 def _available_memory()->int|None:
     try: import psutil; return int(psutil.virtual_memory().available)
@@ -70,7 +71,7 @@ def read_raster(path,              # a GeoTIFF / COG (any GDAL raster)
                )->tuple[np.ndarray, dict]:
     "Pixels of `path` as a (bands, height, width) array, and its `raster_meta`; a clear error before allocating more than the free memory."
     from rasterio.windows import Window
-    with _open(path) as src:
+    with rio_open(path) as src:
         meta = _meta(src)
         idx = None if indexes is None else [int(i) + 1 for i in indexes]
         bad = [i - 1 for i in (idx or []) if not 1 <= i <= src.count]
@@ -86,7 +87,7 @@ def read_raster(path,              # a GeoTIFF / COG (any GDAL raster)
                               "lazily (open_raster(path, chunks={'x': 1024, 'y': 1024})) or chip it (eo_nb.chips.make_chip_store).")
         try: arr = src.read(idx, window=window)
         except RasterioError as e:
-            raise RasterReadError(f"Cannot decode the pixels of {path} ({_gdal_reason(e)}). The file is corrupt or truncated: "
+            raise RasterReadError(f"Cannot decode the pixels of {path} ({gdal_reason(e)}). The file is corrupt or truncated: "
                                   "re-download or regenerate it, or remove it from the folder.") from None
     return arr, meta
 
@@ -149,7 +150,7 @@ def open_raster(path,            # a GeoTIFF / COG
                ):
     "`path` as an xarray DataArray (band, y, x) with band names, CRS, transform and nodata (via rioxarray)."
     import rioxarray
-    _open(path).close()  # clear error for a missing or corrupt file
+    rio_open(path).close()  # clear error for a missing or corrupt file
     da = rioxarray.open_rasterio(path, chunks=chunks, masked=False)
     names = bands or (list(da.attrs.get('long_name')) if isinstance(da.attrs.get('long_name'), (tuple, list)) else None)
     if names is None:

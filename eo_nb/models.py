@@ -13,7 +13,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['MODELS', 'SERIES_MODELS', 'EOCNN', 'RandomForestBaseline', 'register_model', 'list_models', 'check_model_name',
-           'create_model', 'create_segmentation_model', 'TempCNN', 'LSTMClassifier', 'day_encoding', 'LTAE', 'UTAE']
+           'create_model', 'head_keys', 'create_segmentation_model', 'TempCNN', 'LSTMClassifier', 'day_encoding',
+           'LTAE', 'UTAE']
 
 # %% ../nbs/30_models.ipynb #15b0c94a
 def _cbr(ni, nf, ks=3, stride=1):
@@ -134,6 +135,14 @@ def create_model(name:str,              # an eo_nb model ('eo_cnn', 'rf', ...) o
         if not pretrained: raise
         raise RuntimeError(f"Could not fetch pretrained weights for {name!r} ({type(e).__name__}: {e}). Without "
                            "internet, download them elsewhere and pass the file: pretrained='path/to/weights.pth'.") from e
+
+# %% ../nbs/30_models.ipynb #c402616c
+def head_keys(net:torch.nn.Module)->set:
+    "State-dict keys (weights and buffers) of the classification head of `net`: timm's `get_classifier()`, or its `head` module; empty if it has neither."
+    head = net.get_classifier() if hasattr(net, 'get_classifier') else getattr(net, 'head', None)
+    if not isinstance(head, torch.nn.Module): return set()
+    ids = {id(t) for t in head.parameters()} | {id(t) for t in head.buffers()}
+    return {k for k, t in net.state_dict(keep_vars=True).items() if id(t) in ids}
 
 # %% ../nbs/30_models.ipynb #6029f84e
 def _encoder_layers(net)->list:

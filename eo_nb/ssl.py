@@ -10,7 +10,7 @@ import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from .core import *
-from .models import create_model, SERIES_MODELS
+from .models import create_model, head_keys, SERIES_MODELS
 from .metrics import classification_metrics
 
 # %% auto #0
@@ -90,12 +90,6 @@ def image_features(enc, x):
     if hasattr(enc, 'forward_head'): return enc.forward_head(enc.forward_features(x), pre_logits=True)
     return enc.forward_features(x)
 
-def _head_keys(enc):
-    "State-dict keys of the classification head of `enc` (left out of an encoder file)."
-    head = enc.get_classifier() if hasattr(enc, 'get_classifier') else getattr(enc, 'head', None)
-    ids = {id(p) for p in head.parameters()} if head is not None else set()
-    return {k for k, p in enc.named_parameters() if id(p) in ids}
-
 def _simclr(net, tensors, views, out_dir, tag, epochs, bs, lr, wd, temperature, seed, device, progress):
     "The SimCLR loop over `tensors` (N, ...) with `views(*batch) -> inputs`; atomic per-epoch checkpoints, resumable."
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
@@ -129,7 +123,7 @@ def _simclr(net, tensors, views, out_dir, tag, epochs, bs, lr, wd, temperature, 
         atomic_write(hist_p, 'epoch,loss,time_s\n' + ''.join(f"{h['epoch']},{h['loss']:.6f},{h['time_s']}\n" for h in hist))
 
 def _save_encoder(enc, out_dir, model, model_kwargs, task, bands, mean, std, **ssl):
-    skip = _head_keys(enc)
+    skip = head_keys(enc)   # the head's weights and buffers (BatchNorm statistics) stay out
     state = dict(format='eo_nb.model/1', model={k: v.cpu() for k, v in enc.state_dict().items() if k not in skip},
                  arch=model, model_kwargs=model_kwargs or {}, task=task, size=None, ignore_index=None, classes=[],
                  bands=[str(b) for b in bands], indices=[], mean=[float(v) for v in mean], std=[float(v) for v in std],
@@ -185,7 +179,7 @@ def augment_images(x, scale=(0.5, 1.), noise:float=0.05, gain:float=0.1):
     return (out * g + torch.randn_like(out) * noise,)
 
 def pretrain_images(model:str,             # an image encoder: 'eo_cnn' or any timm name
-                    X,                     # unlabelled chips (N, C, H, W): numpy, or a `ChipStore` (its chips are read once)
+                    X,                     # unlabelled chips (N, C, H, W): numpy, a `ChipStore` or an `EODataset` (its images are read once)
                     out_dir,               # where encoder.pth, ssl_last.pth and ssl_history.csv go
                     bands=None,            # band names (default: the store's, else band1, band2, ...)
                     epochs:int=30, bs:int=128, lr:float=2e-3, wd:float=1e-4,

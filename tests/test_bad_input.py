@@ -690,7 +690,7 @@ def test_predict_scene_bad_arguments(tmp_path, scene, kw, msg):
 def tiny_dataset(tmp_path, monkeypatch):
     "The offline sample (240 tiles, 6 classes) converted into an eo_nb dataset under tmp_path."
     monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
-    from eo_nb.sample import make_sample
+    from eo_nb.synthetic import make_sample
     from eo_nb.convert import create_dataset
     src = make_sample(tmp_path/'sample')
     return src, create_dataset(src, progress=False)
@@ -726,7 +726,7 @@ def test_dataset_wrong_task_or_bands(tiny_dataset):
                                      ('nan', 'holds NaN or Inf pixels in band')])
 def test_mixed_source(tmp_path, monkeypatch, bad, msg):
     import rasterio
-    from eo_nb.sample import make_sample
+    from eo_nb.synthetic import make_sample
     from eo_nb.convert import create_dataset
     from eo_nb.store import is_dataset, read_manifest
     monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))

@@ -287,7 +287,7 @@ def _dataset_files(dest): return sorted(str(f.relative_to(dest)) for f in dest.r
 @pytest.mark.case(component='datasets on disk', kind='fault',
                   guarantee='create_dataset killed at any moment leaves whole shards, readable markers and an incomplete manifest; rerunning it gives the identical dataset (shards, index, manifest) of an uninterrupted build')
 def test_dataset_build_killed_and_resumed_equals_uninterrupted(tmp_path):
-    from eo_nb.sample import make_sample
+    from eo_nb.synthetic import make_sample
     from eo_nb.store import open_dataset
     src = make_sample(tmp_path/'sample')                                    # 240 tiles: 15 chunks of 16
     rng = random.Random(5)

@@ -235,7 +235,7 @@ def test_split_temporal_order(times, cuts):
         if (s == a).any() and (s == b).any(): assert t[s == a].max() < t[s == b].min()
 
 # ---------------------------------------------------------------- sampling
-from eo_nb.sampling import _axis_plan, BlockChipSampler
+from eo_nb.random_chips import _axis_plan, BlockChipSampler
 
 @case(component='sampling', kind='property', guarantee='the per-axis plan counts, for every chip origin, exactly the read windows '
       'that hold the chip, and every origin is held by at least one')
