@@ -4,11 +4,13 @@
 
 # %% ../nbs/19_augment.ipynb #d4032f6b
 from __future__ import annotations
+import functools
 import torch
 from fasttransform import ItemTransform
 
 # %% auto #0
-__all__ = ['dihedral', 'undo_dihedral', 'dihedral_each', 'windows', 'Normalize', 'DihedralShift', 'JointDihedral', 'DropSteps']
+__all__ = ['dihedral', 'undo_dihedral', 'dihedral_each', 'windows', 'dihedral_maps', 'dihedral_windows', 'Normalize',
+           'DihedralShift', 'JointDihedral', 'DropSteps']
 
 # %% ../nbs/19_augment.ipynb #9dc3a770
 def dihedral(x:torch.Tensor, k:int)->torch.Tensor:
@@ -40,20 +42,51 @@ def windows(t:torch.Tensor, oy:torch.Tensor, ox:torch.Tensor, h:int, w:int)->tor
     out = flat[torch.arange(B, device=dev)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     return out.reshape(B, *lead, h, w).contiguous()
 
+@functools.lru_cache(maxsize=32)
+def dihedral_maps(H:int, W:int, device=torch.device('cpu'))->torch.Tensor:
+    "(8, H, W): the flat position (row * W + col) in an (H, W) grid of each pixel of its 8 transforms (`dihedral_each`)."
+    g = torch.arange(H * W, device=device).view(1, H, W).expand(8, H, W)
+    return dihedral_each(g, torch.arange(8, device=device))
+
+def _reflect(i:torch.Tensor, n:int)->torch.Tensor:
+    "Positions -n < i < 2n - 1 reflected into 0..n-1, as `pad(mode='reflect')` does (the edge is not repeated)."
+    i = i.abs()
+    return torch.where(i >= n, 2 * (n - 1) - i, i)
+
+def dihedral_windows(t:torch.Tensor,           # a batch (B, ..., H, W)
+                     d:torch.Tensor|None,      # transform (0..7) of each sample (`dihedral_each`), or None: none
+                     oy:torch.Tensor, ox:torch.Tensor,   # window offsets (B,) in the transformed, padded samples
+                     h:int, w:int,             # window size
+                     pad:int=0,                # reflected border added around the transformed samples first
+                    )->torch.Tensor:
+    "`windows(pad(dihedral_each(t, d), pad, 'reflect'), oy, ox, h, w)`, copying each output pixel once (one gather)."
+    B, H, W, dev = t.shape[0], t.shape[-2], t.shape[-1], t.device
+    src = dihedral_maps(H, W, dev)[d] if d is not None else torch.arange(H * W, device=dev).view(1, H, W).expand(B, H, W)
+    rows, cols = oy[:, None] + torch.arange(h, device=dev), ox[:, None] + torch.arange(w, device=dev)
+    if pad: rows, cols = _reflect(rows - pad, H), _reflect(cols - pad, W)
+    idx = src[torch.arange(B, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]       # (B, h, w) source positions
+    flat = t.reshape(B, -1, H * W)
+    return flat.gather(2, idx.view(B, 1, h * w).expand(-1, flat.shape[1], -1)).view(*t.shape[:-2], h, w)
+
 # %% ../nbs/19_augment.ipynb #e8f3e99e
 class Normalize(ItemTransform):
     "Per-band standardisation of a batch with saved statistics."
     order = 10
-    def __init__(self, mean, std): self.mean, self.std = list(mean), list(std)
+    def __init__(self, mean, std): self.mean, self.std, self._ms = list(mean), list(std), {}
+    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_ms'}   # no device tensors in a pickle
+    def _stats(self, x):
+        "The statistics as (1, C, 1, 1) tensors of `x`'s device and dtype, made once."
+        k, ms = (x.device, x.dtype), self.__dict__.setdefault('_ms', {})     # (a transform pickled before had none)
+        if k not in ms: ms[k] = tuple(torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        return ms[k]
     def encodes(self, b):
         x, *rest = b
-        m = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        s = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        return ((x - m) / s, *rest)
+        m, s = self._stats(x)
+        return (torch.sub(x, m).div_(s), *rest)       # (x - m) / s, one new tensor
 
 class DihedralShift(ItemTransform):
     "Random flips, 90-degree rotations and shifts (or crops), per sample, for any band count (training only)."
-    split_idx, order = 0, 20
+    split_idx, order = 0, 3        # before indices and normalisation: per-pixel, they give the same values on fewer pixels
     def __init__(self, dihedral:bool=True,   # the 8 flips/rotations of the square
                  max_shift:float=0.125,      # largest shift (reflected borders), as a fraction of the size
                  crop:float=1.):             # <1: train on random crops of this fraction of the size instead
@@ -63,21 +96,20 @@ class DihedralShift(ItemTransform):
     def encodes(self, b):
         x, *rest = b
         B, C, H, W = x.shape
-        if self.dihedral: x = dihedral_each(x, torch.randint(0, 8, (B,), device=x.device))
+        d = torch.randint(0, 8, (B,), device=x.device) if self.dihedral else None
         if self.crop < 1:
             h, w = max(1, round(self.crop * H)), max(1, round(self.crop * W))
             oy = torch.randint(0, H - h + 1, (B,), device=x.device); ox = torch.randint(0, W - w + 1, (B,), device=x.device)
-            return (windows(x, oy, ox, h, w), *rest)
+            return (dihedral_windows(x, d, oy, ox, h, w), *rest)
         p = int(round(self.max_shift * min(H, W)))
         if p > 0:
-            xp = torch.nn.functional.pad(x, (p, p, p, p), mode='reflect')
             oy = torch.randint(0, 2 * p + 1, (B,), device=x.device); ox = torch.randint(0, 2 * p + 1, (B,), device=x.device)
-            x = windows(xp, oy, ox, H, W)
-        return (x, *rest)
+            return (dihedral_windows(x, d, oy, ox, H, W, p), *rest)
+        return (x if d is None else dihedral_each(x, d), *rest)
 
 class JointDihedral(ItemTransform):
     "The same random flip/90-degree rotation (and crop) on each sample's image (B,[T,]C,H,W) and mask (B,[T,]H,W); training only."
-    split_idx, order = 0, 20
+    split_idx, order = 0, 3        # before indices and normalisation, as `DihedralShift`
     def __init__(self, dihedral:bool=True,  # the 8 flips/rotations of the square
                  crop:float=1.):            # <1: random crops of this fraction of the size
         self.dihedral, self.crop = dihedral, crop
@@ -86,15 +118,14 @@ class JointDihedral(ItemTransform):
         B, dev = x.shape[0], x.device
         H, W = x.shape[-2:]
         spatial = [i for i, r in enumerate(rest) if torch.is_tensor(r) and r.ndim >= 3 and r.shape[0] == B and r.shape[-2:] == (H, W)]
-        if self.dihedral:
-            d = torch.randint(0, 8, (B,), device=dev)
-            x = dihedral_each(x, d)
-            for i in spatial: rest[i] = dihedral_each(rest[i], d)
+        d = torch.randint(0, 8, (B,), device=dev) if self.dihedral else None
         if self.crop < 1:
             h, w = max(1, round(self.crop * H)), max(1, round(self.crop * W))
             oy, ox = torch.randint(0, H - h + 1, (B,), device=dev), torch.randint(0, W - w + 1, (B,), device=dev)
-            x = windows(x, oy, ox, h, w)
-            for i in spatial: rest[i] = windows(rest[i], oy, ox, h, w)
+        elif d is None: return (x, *rest)
+        else: h, w, oy = H, W, torch.zeros(B, dtype=torch.long, device=dev); ox = oy      # the whole sample
+        x = dihedral_windows(x, d, oy, ox, h, w)
+        for i in spatial: rest[i] = dihedral_windows(rest[i], d, oy, ox, h, w)
         return (x, *rest)
 
 class DropSteps(ItemTransform):

@@ -61,6 +61,11 @@ class TaskDataset(torch.utils.data.Dataset):
         if self.task.target == 'label': return self.ds.labels[self.rows]
         if self.task.target == 'labels': return self.ds.read(self.rows, 'labels')
     y = labels
+    def _labels(self)->np.ndarray:
+        "The dataset's class per row as int64, taken from its index once (not from the table at every batch)."
+        c = self.__dict__.get('_lab')
+        if c is None or c[0] is not self.ds.index: c = self._lab = (self.ds.index, self.ds.labels.astype(np.int64))
+        return c[1]
     def subset(self, idxs):
         "A new `TaskDataset` over the samples `idxs` of this one."
         new = object.__new__(TaskDataset); new.__dict__.update(self.__dict__)
@@ -86,7 +91,7 @@ class TaskDataset(torch.utils.data.Dataset):
         bad = None if self.series else self._bad(x)
         x = x.astype(np.float32)
         if bad is not None: np.copyto(x, np.broadcast_to(self.mean.reshape(-1, 1, 1), x.shape), where=bad)
-        if t.target == 'label': y = torch.from_numpy(self.ds.labels[rows].astype(np.int64))
+        if t.target == 'label': y = torch.from_numpy(self._labels()[rows])
         elif t.target == 'labels': y = torch.from_numpy(self.ds.read(rows, 'labels').astype(np.float32))
         else:
             m = self.ds.read(rows, 'mask').astype(np.int64)
