@@ -20,13 +20,12 @@ from .metrics import (fastai_metrics, classification_metrics, segmentation_metri
                            multilabel_metrics, multilabel_fastai_metrics, task_metrics, task_fastai_metrics)
 from .augment import dihedral, undo_dihedral
 from .tasks import get_task, TASKS as TASK_TABLE
+from .fastloop import CrossEntropyFlat, LabelSmoothingFlat, BCEWithLogitsFlat, EOLearner, foreach_adam
 
 # %% auto #0
-__all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'CrossEntropyFlat',
-           'LabelSmoothingFlat', 'BCEWithLogitsFlat', 'EORecorder', 'EOCastToTensor', 'EOTrainEval', 'ForeachAdam',
-           'foreach_adam', 'EOLearner', 'eo_learner', 'predict_tta', 'evaluate', 'save_run_model', 'load_run_model',
-           'is_model_file', 'band_key', 'load_pretrained', 'save_baseline', 'git_commit', 'run_config', 'plot_history',
-           'fit_baseline']
+__all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner', 'predict_tta',
+           'evaluate', 'save_run_model', 'load_run_model', 'is_model_file', 'band_key', 'load_pretrained',
+           'save_baseline', 'git_commit', 'run_config', 'plot_history', 'fit_baseline']
 
 # %% ../nbs/50_learner.ipynb #850d4339
 def _skipped(cb)->bool:
@@ -149,144 +148,6 @@ def load_checkpoint(learn, path)->int:
     if state.get('rng') is not None: _set_rng_state(learn, state['rng'])   # older checkpoints have none
     learn.resumed_state = dict(smooth=state.get('smooth'), train_iter=state.get('train_iter'))   # for `EpochCheckpoint.before_fit`
     return int(state['epoch'])
-
-# %% ../nbs/50_learner.ipynb #1d33a3f6
-from fastcore.basics import getcallable, noop
-from fastcore.foundation import L
-from fastai.callback.core import _inner_loop, TrainEvalCallback
-from fastai.learner import Recorder, CastToTensor, defaults
-from fastai.torch_core import num_distrib
-from fastai.optimizer import Optimizer, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
-from functools import partial
-
-class _PlainLoss:
-    "fastai's flattened loss computed on plain tensors (not `TensorBase`): the same values, without fastai's per-operation dispatch."
-    def _contiguous(self, x): return x.transpose(self.axis, -1).contiguous() if isinstance(x, torch.Tensor) else x
-
-class CrossEntropyFlat(_PlainLoss, CrossEntropyLossFlat):
-    "fastai's `CrossEntropyLossFlat`, on plain tensors."
-    def __call__(self, inp, targ, **kwargs):
-        if inp.ndim == 2 and targ.ndim == 1 and targ.dtype == torch.int64 and self.axis in (1, -1) and not kwargs:
-            return self.func(inp, targ)                 # a class per sample: nothing to move or flatten
-        return super().__call__(inp, targ, **kwargs)
-class LabelSmoothingFlat(_PlainLoss, LabelSmoothingCrossEntropyFlat): "fastai's `LabelSmoothingCrossEntropyFlat`, on plain tensors."
-class BCEWithLogitsFlat(_PlainLoss, BCEWithLogitsLossFlat): "fastai's `BCEWithLogitsLossFlat`, on plain tensors."
-
-class EORecorder(Recorder):
-    "fastai's `Recorder` (`learn.recorder`), that keeps each training batch's loss and smooths them when they are read or the phase ends."
-    name = 'recorder'
-    def before_fit(self): super().before_fit(); self._pending = []
-    def after_batch(self):
-        lrn = self.learn
-        if (not lrn.training or self.train_metrics or getattr(self, 'cancel_train', False) or not len(lrn.yb) or num_distrib() > 1
-            or not isinstance(lrn, EOLearner)):         # (only `EOLearner.smooth_loss` smooths on reading)
-            self._flush(); return super().after_batch()
-        self._pending.append(lrn.loss.detach()); self.lrs.append(lrn.opt.hypers[-1]['lr'])
-    def _flush(self):
-        "Smooth the losses kept since the last call, in order, as `AvgSmoothLoss` does per batch; record them on the CPU, at once."
-        p = self.__dict__.get('_pending')
-        if not p: return
-        self._pending, sl, vs = [], self.smooth_loss, []
-        for l in p:
-            if l.ndim: l = l.mean()
-            sl.count += 1; sl.val = torch.lerp(l, sl.val.to(l.device), sl.beta); vs.append(sl.value)
-        if vs[0].device.type != 'cpu': vs = list(torch.stack(vs).cpu().unbind())
-        self.losses += vs; self.learn.__dict__['smooth_loss'] = vs[-1]
-    def after_train(self): self._flush(); super().after_train()
-    def after_epoch(self): self._flush(); super().after_epoch()
-    def after_fit(self): self._flush()               # before `lr_find` reads the losses (its callback comes later)
-
-class EOCastToTensor(CastToTensor):
-    "fastai's `CastToTensor` (`learn.cast_to_tensor`), that leaves a batch of plain tensors as it is."
-    name = 'cast_to_tensor'
-    def before_batch(self):
-        lrn = self.learn
-        if not all(type(t) is torch.Tensor for t in lrn.xb + lrn.yb): super().before_batch()
-
-class EOTrainEval(TrainEvalCallback):
-    "fastai's `TrainEvalCallback` (`learn.train_eval`), counting iterations with the learner's attributes read once."
-    name = 'train_eval'
-    def after_batch(self):
-        lrn = self.learn
-        lrn.pct_train += 1. / (lrn.n_iter * lrn.n_epoch); lrn.train_iter += 1
-
-def _is_adam(cbs)->bool:
-    "True when the steps `cbs` of a fastai `Optimizer` are those of fastai's `Adam` with decoupled weight decay."
-    return (len(cbs) == 5 and cbs[0] is weight_decay and isinstance(cbs[1], partial) and cbs[1].func is average_grad and not cbs[1].args
-            and cbs[1].keywords == {'dampening': True} and cbs[2] is average_sqr_grad and cbs[3] is step_stat and cbs[4] is adam_step)
-
-class ForeachAdam(Optimizer):
-    "fastai's `Adam` (decoupled weight decay) that updates all parameters of a group with one `torch._foreach_*` call per operation: the same state, hyper-parameters and values."
-    def zero_grad(self):
-        gs = [p.grad for pg in self.param_lists for p in pg if p.grad is not None]
-        for g in gs: g.detach_()
-        if gs: torch._foreach_zero_(gs)
-    def step(self, closure=None):
-        if closure is not None or not _is_adam(self.cbs): return super().step(closure)
-        with torch.no_grad():
-            for pg, h in zip(self.param_lists, self.hypers):
-                same = {}                                # parameters that share weight decay and step count are updated together
-                for p in pg:
-                    if p.grad is None: continue
-                    st = self.state.get(p)
-                    if st is None: st = self.state[p] = {}
-                    for k in ('grad_avg', 'sqr_avg'):
-                        if k not in st: st[k] = torch.zeros_like(p.grad)
-                    same.setdefault((bool(st.get('do_wd', True)), st.get('step', 0)), []).append((p, st))
-                lr, mom, sqr_mom, eps, wd = h['lr'], h['mom'], h['sqr_mom'], h['eps'], h['wd']
-                for (do_wd, step), pss in same.items():      # fastai's weight_decay, average_grad, average_sqr_grad, step_stat, adam_step
-                    ps, gs = [p.data for p, _ in pss], [p.grad.data for p, _ in pss]
-                    ga, sa = [s['grad_avg'] for _, s in pss], [s['sqr_avg'] for _, s in pss]
-                    if do_wd and wd != 0: torch._foreach_mul_(ps, 1 - lr * wd)
-                    torch._foreach_mul_(ga, mom); torch._foreach_add_(ga, gs, alpha=1 - mom)
-                    torch._foreach_mul_(sa, sqr_mom); torch._foreach_addcmul_(sa, gs, gs, value=1 - sqr_mom)
-                    step += 1
-                    for _, s in pss: s['step'] = step
-                    den = torch._foreach_div(sa, debias(sqr_mom, 1 - sqr_mom, step)); torch._foreach_sqrt_(den); torch._foreach_add_(den, eps)
-                    torch._foreach_addcdiv_(ps, ga, den, value=-lr / debias(mom, 1 - mom, step))
-
-def foreach_adam(params, lr, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd=0.01)->ForeachAdam:
-    "fastai's `Adam(params, lr, mom, sqr_mom, eps, wd)` (AdamW) as a `ForeachAdam`: the learner's optimiser."
-    return ForeachAdam(params, [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
-                       lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
-
-_PER_BATCH = frozenset(_inner_loop)             # the events fastai sends at every batch
-_LEAN = {TrainEvalCallback: EOTrainEval, Recorder: EORecorder, CastToTensor: EOCastToTensor}
-
-class EOLearner(Learner):
-    "fastai's `Learner`, that sends each per-batch event only to the callbacks that handle it, with lighter default callbacks."
-    def __init__(self, dls, model, *args, cbs=None, default_cbs:bool=True, **kwargs):
-        if default_cbs: cbs = [_LEAN.get(c, c) for c in defaults.callbacks] + list(L(cbs))
-        super().__init__(dls, model, *args, cbs=cbs, default_cbs=False, **kwargs)
-    def __call__(self, event_name):
-        if isinstance(event_name, str): self._call_one(event_name)
-        else: super().__call__(event_name)
-    def _call_one(self, event_name):
-        if event_name not in _PER_BATCH:
-            self._per_batch = None              # callbacks may change between batches' phases: look again
-            return super()._call_one(event_name)
-        cbs = tuple(self.cbs)
-        c = self.__dict__.get('_per_batch')
-        if c is None or c[0] != cbs: c = self._per_batch = (cbs, {})
-        run = c[1].get(event_name)
-        if run is None:                         # fastai's order (`cbs.sorted('order')`, stable), less those without the event
-            run = c[1][event_name] = [cb for cb in sorted(cbs, key=lambda cb: cb.order) if getcallable(cb, event_name) is not noop]
-        for cb in run: cb(event_name)
-    @property
-    def smooth_loss(self):
-        "The smoothed training loss after the last batch (`EORecorder` computes it when it is read)."
-        rec = self.__dict__.get('recorder')
-        if getattr(rec, '_pending', None): rec._flush()
-        try: return self.__dict__['smooth_loss']
-        except KeyError: raise AttributeError('smooth_loss') from None
-    @smooth_loss.setter
-    def smooth_loss(self, v): self.__dict__['smooth_loss'] = v
-    def _set_device(self, b):
-        "fastai's (the batch on the model's device), without rebuilding a batch of plain tensors already there."
-        dev = next(self.model.parameters()).device
-        if type(b) is tuple and all(type(t) is torch.Tensor and t.device == dev for t in b): return b
-        return super()._set_device(b)
-
 
 # %% ../nbs/50_learner.ipynb #74453f15
 TASKS = tuple(TASK_TABLE)
