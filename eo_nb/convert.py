@@ -309,10 +309,9 @@ def dataset_from_arrays(image,              # samples: (N, C, H, W) tiles / chip
     "An eo_nb dataset of `task` from arrays in memory (cached by their content)."
     from eo_nb.tasks import get_task
     t, x = get_task(task), np.asarray(image)
-    n, want = len(x), {'image': 3, 'image_series': 4, 'series': 2, 'segmentation': 3}[t.model_kind]
-    if x.ndim != want + 1:
-        raise ValueError(f"{task} samples are {want}-d {('(C, H, W)', '(T, C, H, W)', '(T, C)')[[3, 4, 2].index(want)]}, "
-                         f"stacked as ({'N, ' + ', '.join('TCHW'[4 - want:] if want != 2 else 'TC')}); got shape {x.shape}.")
+    n, dims = len(x), {'image': 'CHW', 'segmentation': 'CHW', 'image_series': 'TCHW', 'series': 'TC'}[t.model_kind]
+    if x.ndim != len(dims) + 1:
+        raise ValueError(f"{task} samples are ({', '.join(dims)}), stacked as (N, {', '.join(dims)}); got shape {x.shape}.")
     C = x.shape[-3] if t.model_kind in ('image', 'segmentation', 'image_series') else x.shape[-1]
     if len(bands) != C: raise ValueError(f"{len(bands)} band names {list(bands)} for {C} channels of image {x.shape}: give one name per channel.")
     if x.dtype.kind == 'f':                              # non-finite values only at unobserved steps of a series
