@@ -11,8 +11,10 @@ The method of `train_throughput.py` (its timing callback is reused), for each ta
   model, so the same initial weights; torch AdamW, the same lr and weight decay; the task's plain PyTorch loss:
   cross-entropy, with ignore_index for masks, or BCE with logits) train on the same DataLoader, one epoch at a time,
   alternating (eo_nb, bare, loading, eo_nb, bare, loading, ...) after one warm-up epoch of each; medians of the wall
-  times are the headline; the best (shortest) epochs and the process CPU time (all threads, `time.process_time`) of
-  each epoch are reported too: the CPU time is far less sensitive to other jobs on a shared machine;
+  times are the headline; the best (shortest) epochs, the paired ratios (each learner epoch against the bare epoch
+  that follows it, so a load that drifts during the run affects both) and the process CPU time (all threads,
+  `time.process_time`) of each epoch are reported too: the CPU time is far less sensitive to other jobs on a shared
+  machine;
 - loading = the train DataLoader alone (the same reads, normalisation and augmentation, no model); reading = the
   dataset reads alone (`TaskDataset.get_batch` of shuffled batches: shards -> float32 tensors, no batch transforms),
   to show where loading time goes. `classification_64px` repeats classification with train_throughput.py's setting
@@ -171,6 +173,8 @@ def bench(name, spec, a, work, device)->dict:
                      ratio_eo_nb_vs_bare=best(pt) / best(fa), loading_vs_training=best(fa) / best(ld))
     r['cpu_time'] = dict(eo_nb_samples_per_cpu_s=n / med(fa, 1), bare_samples_per_cpu_s=n / med(pt, 1), loading_samples_per_cpu_s=n / med(ld, 1),
                          ratio_eo_nb_vs_bare=med(pt, 1) / med(fa, 1), loading_vs_training=med(fa, 1) / med(ld, 1))
+    pairs = [b[0] / e[0] for e, b in zip(fa, pt)]          # each learner epoch against the bare epoch right after it
+    r['paired'] = dict(ratio_eo_nb_vs_bare=statistics.median(pairs), ratios=[round(x, 3) for x in pairs])
     r['ratio_eo_nb_vs_bare'] = r['eo_nb_samples_s'] / r['bare_samples_s']
     r['loading_vs_training'] = r['loading_samples_s'] / r['eo_nb_samples_s']
     r['reading_vs_training'] = r['reading_samples_s'] / r['eo_nb_samples_s']      # the dataset reads alone, without the batch transforms
