@@ -26,7 +26,7 @@ from .eopatch import eopatch_timestamps, eopatch_bbox, read_eopatch
 _all_ = ['eopatch_timestamps', 'eopatch_bbox', 'read_eopatch']
 
 # %% ../nbs/11_cube.ipynb #306a7763
-_DATE_IN_NAME = re.compile(r'(?<!\d)((?:19|20)\d{6})(?:T(\d{6})(?!\d))?')
+_DATE_IN_NAME = re.compile(r'(?<!\d)((?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?:T(\d{6})(?!\d))?(?!\d)')
 
 def to_datetime64(d):
     "`d` (a date, datetime, numpy/pandas time or ISO string) as `numpy.datetime64[ns]`."

@@ -22,11 +22,14 @@ __all__ = ['scan_folder', 'resolve_data', 'split_folder', 'parse_indices', 'AddI
 
 # %% ../nbs/20_data.ipynb #0128b9fb
 def resolve_data(data:str, download:bool=True)->Path:
-    "Folder for `data`: 'sample', a named remote dataset, a folder of `shared_data()`, or a path."
+    "Folder for `data`: 'sample', a catalogue benchmark (`eo_nb.catalog`: its dataset folder), a named remote dataset, a folder of `shared_data()`, or a path."
     from eo_nb import download as dl
     if str(data) == 'sample':
         from eo_nb.synthetic import make_sample
         return make_sample()
+    from eo_nb import catalog
+    if catalog.is_benchmark(str(data)):       # a catalogue entry: its eo_nb dataset (downloaded and converted once)
+        return catalog.benchmark_dataset(str(data)).path if download else catalog.dataset_dir(str(data))
     if str(data) in dl.REMOTE_DATASETS:
         return dl.download_dataset(str(data)) if download else data_root()/str(data)
     p = Path(str(data)).expanduser()
@@ -35,7 +38,7 @@ def resolve_data(data:str, download:bool=True)->Path:
         return shared_data()/p
     try: return resolve_path(data, 'data folder')
     except FileNotFoundError as e:
-        named = ['sample', *dl.REMOTE_DATASETS] + ([d.name for d in shared_data().iterdir() if d.is_dir()] if shared_data() else [])
+        named = ['sample', *dict.fromkeys([*catalog.BENCHMARKS, *dl.REMOTE_DATASETS])] + ([d.name for d in shared_data().iterdir() if d.is_dir()] if shared_data() else [])
         hint = close_matches(str(data), named)
         raise FileNotFoundError(f"{e} Named datasets: {', '.join(named)}." +
                                 (f" Did you mean {', '.join(map(repr, hint))}?" if hint else '')) from None

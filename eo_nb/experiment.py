@@ -16,8 +16,9 @@ from .io import raster_meta
 from .download import REMOTE_DATASETS
 from .params import PARAMS, check_values
 from .tasks import TASKS, get_task, task_default
-from .convert import SOURCE_KINDS, source_kind, source_task
+from .convert import SOURCE_KINDS, source_kind, source_task, labelled_task
 from .store import read_manifest
+from .weights import is_weights_name, check_arch, weight_stats
 
 # %% auto #0
 __all__ = ['RUN_TASKS', 'require', 'run_source', 'segmentation_source', 'task_dataloaders', 'run_test_loader', 'check_params',
@@ -122,8 +123,26 @@ def _check_dataset(path, bands, other)->dict:
     m = read_manifest(path)
     return dict(classes=m['classes'], n_tiles=m['n'], names=m['bands'])
 
+def _check_labelled(path, bands, other)->dict:
+    "A raster scene, or a folder of dated rasters, with its `labels` file (vector labels or a class raster on the scene's grid)."
+    import rasterio
+    from eo_nb.vector import read_labels, VECTOR_EXTS
+    from eo_nb.vector_sources import scene_bands, open_series
+    lab, col = resolve_path(other['labels'], 'labels file'), other.get('label_column') or None
+    classes, n = None, 1
+    if lab.suffix.lower() in VECTOR_EXTS:
+        g = read_labels(lab, col)
+        classes, n = sorted(set(map(str, g[g.attrs['column']]))), len(g)
+    if source_kind(path) == 'scene':
+        with rasterio.open(path) as src: names = scene_bands(src)
+        _check_chip_size(other['chip_size'], (raster_meta(path)['height'], raster_meta(path)['width']), f"the scene {path}")
+        conv = dict(labels=lab, column=col, size=other['chip_size'])
+    else: names, conv = [str(b) for b in open_series(path)['band'].values], dict(labels=lab, column=col)
+    return dict(classes=classes, n_tiles=n, names=names, convert={k: v for k, v in conv.items() if v is not None})
+
 _CHECKS = dict(class_folder=_check_classification, cloud38=_check_segmentation, chip_store=_check_segmentation, eopatch=_check_timeseries,
-               bigearthnet=_check_multilabel, sits=_check_series, dataset=_check_dataset)
+               bigearthnet=_check_multilabel, sits=_check_series, dataset=_check_dataset,
+               scene=_check_labelled, raster_series=_check_labelled)
 
 def _check_model(model, t):
     "The model of task `t` (its default for ''), or an error naming the models that fit."
@@ -141,8 +160,9 @@ def task_dataloaders(p, device=None):
     from eo_nb.convert import create_dataset
     from eo_nb.loaders import dataloaders
     ds = create_dataset(p.data_dir, **p.convert)
+    stats = weight_stats(p.pretrained, p.band_names) if is_weights_name(p.pretrained) else None   # the normalisation the weights expect
     return dataloaders(ds, p.task, bs=p.bs, valid_pct=p.valid_pct, seed=p.seed, bands=','.join(p.load_bands), indices=p.indices,
-                       aug=p.aug, crop=p.crop, device=device)
+                       aug=p.aug, crop=p.crop, stats=stats, device=device)
 
 def run_test_loader(p, dls):
     "The DataLoader of `p.test_data` with `dls`' bands, classes and statistics (None without test data); checked before training."
@@ -159,9 +179,16 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     p = SimpleNamespace(**{**{k: q.default for k, q in PARAMS.items()}, **check_values(given, 'check_params')})
     require(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
     p.data_dir = run_source(p.data)
-    kind = source_kind(p.data_dir)
-    p.task = p.task or source_task(p.data_dir)
+    kind = p.source_kind = source_kind(p.data_dir)
+    require(not p.labels or kind in ('scene', 'raster_series'), f"labels={p.labels!r} are for a raster scene or a folder of dated rasters; "
+            f"data {p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}, which holds its own labels: leave labels empty.")
+    served = labelled_task(kind, resolve_path(p.labels, 'labels file'), p.label_column or None) if p.labels else source_task(p.data_dir)
+    p.task = p.task or served
     t = get_task(p.task)
+    if is_weights_name(p.pretrained):                    # registry weights: an empty model takes their architecture
+        require(not p.pretrained_bands, f"The registry weights {p.pretrained!r} name their own bands: leave pretrained_bands empty.")
+        p.model = p.model or check_arch(p.pretrained)
+        check_arch(p.pretrained, p.model)
     p.model = _check_model(p.model, t)
     for k in ('bs', 'chip_size', 'mixup', 'crop'): setattr(p, k, task_default(t, k, getattr(p, k)))
     require(p.mixup == 0 or (t.target == 'label' and t.model_kind == 'image'), f"mixup={p.mixup!r}: MixUp blends whole images and their single "
@@ -171,8 +198,8 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     require(p.processes == 1 or p.bs % p.processes == 0, f"bs={p.bs} is the global batch of {p.processes} processes and must divide over them: use a multiple of {p.processes}.")
     require(p.processes == 1 or p.model != 'rf', "processes > 1 trains neural networks with DistributedDataParallel; the random forest (model='rf') uses one process.")
     require(kind in _CHECKS, f"{p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}: {p.data!r} cannot be a run's data as it is.")
-    require(p.task == source_task(p.data_dir) or kind in ('chip_store', 'dataset'), f"data {p.data_dir} is a {SOURCE_KINDS[kind]}: it serves "
-            f"task={source_task(p.data_dir)!r} and cannot serve task={p.task!r} (leave task empty to use the data's own).")
+    require(p.task == served or kind in ('chip_store', 'dataset'), f"data {p.data_dir} is a {SOURCE_KINDS[kind]}: it serves "
+            f"task={served!r} and cannot serve task={p.task!r} (leave task empty to use the data's own).")
     r = _CHECKS[kind](p.data_dir, p.bands, vars(p))
     names = r['names']
     p.band_names = [names[i] for i in select_bands(names, p.bands)] + r.get('extra', []) if 'loaded' not in r else r['loaded']
@@ -192,7 +219,7 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
         if r['classes'] is not None and tr['classes'] is not None and tr['classes'] != r['classes']:
             raise ValueError(f"test_data {p.test_dir} has classes {tr['classes']} but data {p.data_dir} has {r['classes']}. "
                              "The test data needs the training classes, with the same names (a class folder for each, for tile folders).")
-    if p.pretrained: p.pretrained = str(resolve_path(p.pretrained, 'pretrained weights'))
+    if p.pretrained and not is_weights_name(p.pretrained): p.pretrained = str(resolve_path(p.pretrained, 'pretrained weights'))
     p.out_dir = Path(_out_dir(p.out_dir, p.data_dir.stem if p.data_dir.is_file() else p.data, p.model, p.seed)).resolve()
     return p
 

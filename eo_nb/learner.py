@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_learner.ipynb #039991f1
 from __future__ import annotations
-import sys, random, platform, subprocess, datetime, tempfile, importlib.metadata as md
+import sys, random, warnings, platform, subprocess, datetime, tempfile, importlib.metadata as md
 from pathlib import Path
 import numpy as np, torch
 from fastai.learner import Learner, save_model
@@ -16,6 +16,7 @@ from fastai.torch_core import set_seed, get_model
 import fastai.callback.schedule, fastai.callback.fp16  # noqa: adds fit_one_cycle, lr_find, to_fp16 to Learner
 from .core import *
 from .models import create_model, check_model_name, create_segmentation_model, head_keys, SERIES_MODELS
+from .weights import is_weights_name, get_weights, check_arch, weight_stats
 from .metrics import (fastai_metrics, classification_metrics, segmentation_metrics, segmentation_fastai_metrics,
                            multilabel_metrics, multilabel_fastai_metrics, task_metrics, task_fastai_metrics)
 from .augment import dihedral, undo_dihedral
@@ -152,24 +153,34 @@ def load_checkpoint(learn, path)->int:
 # %% ../nbs/50_learner.ipynb #74453f15
 TASKS = tuple(TASK_TABLE)
 
+def _check_weight_stats(name, eo:dict):
+    "Warn when DataLoaders (`dls.eo`) are not normalised the way the registry weights `name` expect."
+    want = weight_stats(name, eo['bands'])
+    if want is None: return
+    have = [list(eo['mean'][:len(eo['bands'])]), list(eo['std'][:len(eo['bands'])])]
+    if not np.allclose(have, [want['mean'], want['std']], rtol=1e-4):
+        warnings.warn(f"These DataLoaders are normalised with mean {[round(v, 2) for v in have[0][:3]]}..., std {[round(v, 2) for v in have[1][:3]]}..., "
+                      f"but the weights {name!r} expect mean {want['mean'][:3]}..., std {want['std'][:3]}...: build them with "
+                      f"dataloaders(..., stats=eo_nb.weights.weight_stats({name!r}, bands)) (run.ipynb does).")
+
 def _task_net(task, model, n_in, n_out, pretrained, mk, eo):
     "The network, loss and metrics of `task`, as its entry in `eo_nb.tasks.TASKS` says."
-    t, ii = get_task(task), eo.get('ignore_index', 255)
+    t, ii, bands = get_task(task), eo.get('ignore_index', 255), list(eo['bands']) + list(eo.get('indices', []))
     if t.model_kind == 'image_series':
         if model != 'utae': raise ValueError(f"Image time series are trained here as per-pixel maps with model='utae' (got model={model!r}).")
         net = create_model(model, n_in, n_out, **mk)
     elif (t.model_kind == 'series') != (model in SERIES_MODELS):
         raise ValueError(f"model={model!r} does not fit task={task!r}: pixel time series need a series model "
                          f"({', '.join(SERIES_MODELS)}), and those models take nothing but series.")
-    elif t.model_kind == 'segmentation': net = create_segmentation_model(model, n_in, n_out, img_size=eo.get('size', 64), pretrained=pretrained, **mk)
-    else: net = create_model(model, n_in, n_out, pretrained=pretrained, **mk)
+    elif t.model_kind == 'segmentation': net = create_segmentation_model(model, n_in, n_out, img_size=eo.get('size', 64), pretrained=pretrained, bands=bands, **mk)
+    else: net = create_model(model, n_in, n_out, pretrained=pretrained, bands=bands, **mk)
     loss = dict(pixel_cross_entropy=CrossEntropyFlat(axis=1, ignore_index=ii), bce=BCEWithLogitsFlat()).get(t.loss)   # None: label smoothing below
     return net, loss, task_fastai_metrics(t.name, n_out, ii)
 
 def eo_learner(dls,                          # DataLoaders from `eo_nb.loaders.dataloaders` (they carry `dls.eo`)
                model:str='eo_cnn',           # a name for `create_model`
                out_dir=None,                 # where history.csv and best.pth go (default: a temp folder)
-               pretrained=False,             # False or a local weights file
+               pretrained=False,             # False, a local weights file, or a registry name (`eo_nb.weights.WEIGHTS`)
                seed:int=42,                  # seeds the weights, the shuffling and the augmentations
                label_smoothing:float=0.1,    # 0 for plain cross-entropy
                wd:float=0.05,                # weight decay (AdamW)
@@ -190,7 +201,12 @@ def eo_learner(dls,                          # DataLoaders from `eo_nb.loaders.d
     if mixup and t.per_pixel: raise ValueError(f"MixUp blends whole images and their single labels; it is not defined for masks: use mixup=0 for {task}.")
     if mixup and t.model_kind == 'series': raise ValueError("MixUp is not supported for pixel time series (masked steps would be blended): use mixup=0.")
     set_seed(seed, reproducible=True)
-    by_name = bool(pretrained) and not isinstance(pretrained, bool) and (pretrained_bands is not None or is_model_file(pretrained))
+    if registry := is_weights_name(pretrained):      # a published checkpoint (eo_nb.weights): its architecture, bands and normalisation
+        if pretrained_bands is not None: raise ValueError(f"The registry weights {pretrained!r} name their own bands: leave pretrained_bands empty.")
+        check_arch(pretrained, model)
+        model_kwargs = {**get_weights(pretrained).model_kwargs, **(model_kwargs or {})}
+        _check_weight_stats(pretrained, dls.eo)
+    by_name = not registry and bool(pretrained) and not isinstance(pretrained, bool) and (pretrained_bands is not None or is_model_file(pretrained))
     net, loss, metrics = _task_net(task, model, dls.eo.get('n_in', len(dls.eo['bands'])), len(dls.eo['classes']),
                                    False if by_name else pretrained, model_kwargs or {}, dls.eo)
     if by_name: load_pretrained(net, pretrained, list(dls.eo['bands']) + list(dls.eo.get('indices', [])), pretrained_bands)
@@ -293,10 +309,12 @@ def _strip(sd):
 
 def load_pretrained(net:torch.nn.Module, path, bands:list,
                     ckpt_bands=None,   # for files that do not name their bands (timm, TorchGeo): the bands, in order
+                    state:dict=None,   # the state dict of `path`, already read and verified (`eo_nb.weights.apply_pretrained`)
                    )->dict:
     "Load the weights file `path` into `net` (reading `bands`), first layer mapped by band name; returns what was done."
-    state = load_weights(resolve_path(path, 'pretrained weights'), 'pretrained weights file', 'cpu',
-                          "Download or copy it again; it must be a state dict saved with torch.save (or a model.pth of eo_nb).")
+    if state is None:
+        state = load_weights(resolve_path(path, 'pretrained weights'), 'pretrained weights file', 'cpu',
+                             "Download or copy it again; it must be a state dict saved with torch.save (or a model.pth of eo_nb).")
     if isinstance(state, dict) and state.get('format') == 'eo_nb.model/1':
         sd, old_bands = dict(state['model']), list(state['bands']) + list(state.get('indices', []))
     else:

@@ -10,6 +10,7 @@ import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from .core import *
+from .weights import is_weights_name, get_weights, check_arch, apply_pretrained, list_weights
 
 # %% auto #0
 __all__ = ['MODELS', 'SERIES_MODELS', 'EOCNN', 'RandomForestBaseline', 'register_model', 'list_models', 'check_model_name',
@@ -92,8 +93,11 @@ def _timm_names(pattern='*'):
     import timm
     return timm.list_models(pattern)
 
-def list_models(pattern:str='*')->list:
-    "eo_nb's model names, then timm's, matching the glob `pattern`."
+def list_models(pattern:str='*',
+                pretrained:bool=False,  # True: the names of published EO weights instead (`eo_nb.weights.WEIGHTS`)
+               )->list:
+    "eo_nb's model names, then timm's, matching the glob `pattern`; or the registry of pretrained EO weights."
+    if pretrained: return list_weights(pattern)
     own = [n for n in MODELS if fnmatch.fnmatch(n, pattern)]
     return own + [n for n in _timm_names(pattern) if n not in MODELS]
 
@@ -108,10 +112,20 @@ def check_model_name(name:str)->str:
 def create_model(name:str,              # an eo_nb model ('eo_cnn', 'rf', ...) or any timm model name
                  n_in:int,              # number of input bands
                  n_out:int,             # number of classes
-                 pretrained=False,      # False, True (timm's hub weights: needs internet) or a local weights file
+                 pretrained=False,      # False, True (timm's hub weights: needs internet), a local weights file or a registry name (`eo_nb.weights`)
+                 bands:list=None,       # the data's band names: registry weights map their first layer onto them by name
                  **kwargs):
     "Create the model `name` for `n_in` bands and `n_out` classes."
     check_model_name(name)
+    if is_weights_name(pretrained):
+        check_arch(pretrained, name); w = get_weights(pretrained)
+        if bands is None and n_in == w.in_chans: bands = list(w.bands)
+        if bands is None or len(bands) != n_in:
+            raise ValueError(f"The weights {w.name!r} were trained on the bands {list(w.bands)}: pass bands=[...] (the names of your {n_in} "
+                             f"bands, in order) to map them by name (got {bands}).")
+        net = create_model(name, n_in, n_out, **{**w.model_kwargs, **kwargs})
+        apply_pretrained(net, w, list(bands))
+        return net
     if name in MODELS:
         m = MODELS[name]['fn'](n_in, n_out, **kwargs)
         if pretrained and not isinstance(pretrained, bool):
@@ -161,11 +175,12 @@ def create_segmentation_model(name:str,            # encoder: an eo_nb network o
                               n_in:int,            # input bands
                               n_out:int,           # classes
                               img_size=64,         # chip size (int or (h, w)) used to probe the encoder
-                              pretrained=False,    # False or a local weights file of the classifier `name`
+                              pretrained=False,    # False, a local weights file of the classifier `name`, or a registry name
+                              bands:list=None,     # the data's band names (registry weights map their first layer by name)
                               **kwargs)->nn.Module:
     "A fastai `DynamicUnet` over the encoder of `name`, for `n_in` bands and `n_out` classes."
     from fastai.vision.models.unet import DynamicUnet
-    net = create_model(name, n_in, 2, pretrained=pretrained, **kwargs)
+    net = create_model(name, n_in, 2, pretrained=pretrained, bands=bands, **kwargs)
     if not isinstance(net, nn.Module): raise ValueError(f"{name!r} is not a neural network: segmentation needs one (e.g. 'resnet18', 'eo_cnn').")
     size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
     return DynamicUnet(nn.Sequential(*_encoder_layers(net)), n_out, size, blur=False, self_attention=False)

@@ -288,8 +288,22 @@ def run_once(out,              # the executed notebook to write, e.g. 'runs/resn
     return Path(out)
 
 # %% ../nbs/85_sweep.ipynb #3a2902f7
+def _datasets(a)->int:
+    "`eo_nb datasets`: the catalogue as a markdown table, one entry in full, or one entry downloaded and converted."
+    from eo_nb import catalog
+    from eo_nb.download import DownloadError, ChecksumError, UnsafeArchiveError
+    if not a.name:
+        if a.download: print("eo_nb: --download needs a NAME (eo_nb datasets NAME --download)", file=sys.stderr); return 2
+        print(catalog.benchmark_table(recipe=a.recipe)); return 0
+    print(catalog.describe_benchmark(a.name))
+    if a.download:
+        try: ds = catalog.benchmark_dataset(a.name, root=a.root)
+        except (DownloadError, ChecksumError, UnsafeArchiveError, OSError) as e: print(f"eo_nb: {e}", file=sys.stderr); return 1
+        print(f"dataset: {ds.path} ({len(ds)} samples; papermill nbs/run.ipynb out.ipynb -p data {a.name})")
+    return 0
+
 def main(argv=None):
-    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`."
+    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`."
     import argparse
     ap = argparse.ArgumentParser(prog='eo_nb', description='eo_nb experiments in batch')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -307,9 +321,14 @@ def main(argv=None):
     r.add_argument('out'); r.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                                           help="a run.ipynb parameter (repeat it), typed as papermill's -p types it")
     sub.add_parser('notebook', help='print the path of the experiment notebook, for papermill "$(eo_nb notebook)" out.ipynb -p ...')
+    d = sub.add_parser('datasets', help='list the public benchmarks of eo_nb.catalog (markdown), or show one: eo_nb datasets NAME [--download]')
+    d.add_argument('name', nargs='?'); d.add_argument('--download', action='store_true', help='download NAME and convert it to an eo_nb dataset')
+    d.add_argument('--recipe', action='store_true', help="list the papers' recipes and scores instead of the citations")
+    d.add_argument('--root', default=None, help='cache folder (default: the data root, $EO_NB_DATA)')
     a = ap.parse_args(argv)
     try:
         if a.cmd == 'notebook': print(run_notebook()); return 0
+        if a.cmd == 'datasets': return _datasets(a)
         if a.cmd == 'run':
             from papermill.exceptions import PapermillExecutionError
             types = {k: v['type'] for k, v in run_params().items()}
