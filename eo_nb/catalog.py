@@ -14,10 +14,10 @@ from .download import MARKER, DownloadError, ChecksumError, download_url, extrac
 from .store import EODataset, write_dataset, is_dataset, read_manifest
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'EUROSAT_CLASSES', 'EUROSAT_SPLITS', 'RemoteFile', 'Benchmark', 'LayoutError', 'register_benchmark',
-           'get_benchmark', 'list_benchmarks', 'benchmark_table', 'describe_benchmark', 'download_benchmark',
-           'options_key', 'check_options', 'write_benchmark', 'need', 'is_benchmark', 'dataset_dir',
-           'benchmark_dataset', 'read_split_lists', 'SplitChunks', 'convert_eurosat']
+__all__ = ['BENCHMARKS', 'EUROSAT_CLASSES', 'EUROSAT_SPLITS', 'RemoteFile', 'Benchmark', 'LayoutError', 'check_file',
+           'register_benchmark', 'get_benchmark', 'list_benchmarks', 'benchmark_table', 'checksum_text',
+           'describe_benchmark', 'download_benchmark', 'options_key', 'check_options', 'write_benchmark', 'need',
+           'is_benchmark', 'dataset_dir', 'benchmark_dataset', 'read_split_lists', 'SplitChunks', 'convert_eurosat']
 
 # %% ../nbs/17_catalog.ipynb #81e2949e
 @dataclass(frozen=True)
@@ -25,12 +25,14 @@ class RemoteFile:
     "One file of a benchmark: its official URL, the name kept under downloads/, a checksum, and whether it is an archive."
     url: str                 # official URL
     filename: str            # the file name kept in <root>/downloads/<benchmark>/
-    md5: str = ''            # at least one of md5 / sha256 (official or TorchGeo's)
+    md5: str = ''            # at least one of md5 / sha256 (official or TorchGeo's), unless `no_checksum` says why there is none
     sha256: str = ''
     size: str = ''           # human size, for the listing
     mirrors: tuple = ()      # other URLs of the same file (e.g. HF torchgeo mirrors), tried in order
     extract: bool = True     # archives are extracted (eo_nb.download.extract_archive); False: used as is (e.g. .h5, .csv)
     part_of: str = ''        # a part of a split archive: the parts with the same `part_of` are joined (in order) into that archive
+    no_checksum: str = ''    # the opt-out: why no md5 / sha256 can be given (none published); the file is then downloaded unchecked
+    bytes: int = 0           # the exact size in bytes where the source publishes it: checked after the download (0: unknown)
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -47,6 +49,7 @@ class Benchmark:
     source: str              # where URLs, checksums and the layout came from
     sensor: str = ''         # a key of eo_nb.core.SENSORS, when it fits
     options: dict = field(default_factory=dict)   # option name -> what it does and its values (options of `convert`)
+    listed: Callable = None  # listed(raw) -> RemoteFiles named inside the downloaded `files` (e.g. the chips of split CSVs), fetched next
 
 class LayoutError(FileNotFoundError):
     "Downloaded files that are not in the layout a benchmark's converter expects (another version, a missing split file)."
@@ -54,8 +57,16 @@ class LayoutError(FileNotFoundError):
 # %% ../nbs/17_catalog.ipynb #1865e3a5
 BENCHMARKS: dict = {}
 
+def check_file(f:RemoteFile, name:str=''):
+    "Refuse a `RemoteFile` with neither a checksum nor a `no_checksum` reason, or with both."
+    if not (f.md5 or f.sha256 or f.no_checksum.strip()):
+        raise ValueError(f"File {f.filename} of benchmark {name!r} has no md5 or sha256: give the official (or TorchGeo's) checksum, "
+                         "or, where none is published, say why in no_checksum='...' (and give bytes= if the size is published).")
+    if f.no_checksum and (f.md5 or f.sha256):
+        raise ValueError(f"File {f.filename} of benchmark {name!r} has a checksum and no_checksum={f.no_checksum!r}: keep the checksum, drop no_checksum.")
+
 def register_benchmark(b:Benchmark)->Benchmark:
-    "Add `b` to `BENCHMARKS`; refuses another entry's name (the same entry defined again replaces it), an unknown task or sensor, a file without checksum."
+    "Add `b` to `BENCHMARKS`; refuses another entry's name (the same entry defined again replaces it), an unknown task or sensor, a file without checksum or `no_checksum` reason."
     from eo_nb.tasks import TASKS
     if not isinstance(b, Benchmark): raise TypeError(f"register_benchmark takes a Benchmark, not {type(b).__name__}.")
     old = BENCHMARKS.get(b.name)
@@ -66,8 +77,7 @@ def register_benchmark(b:Benchmark)->Benchmark:
         raise ValueError(f"Benchmark name {b.name!r}: use lowercase letters, digits and '_' (it is the `-p data` name).")
     if b.task not in TASKS: raise ValueError(f"Benchmark {b.name!r} has the unknown task {b.task!r}; tasks: {', '.join(TASKS)}.")
     if b.sensor and b.sensor not in SENSORS: raise ValueError(f"Benchmark {b.name!r} has the unknown sensor {b.sensor!r}; sensors: {', '.join(SENSORS)}.")
-    for f in b.files:
-        if not (f.md5 or f.sha256): raise ValueError(f"File {f.filename} of benchmark {b.name!r} has no md5 or sha256: give the official (or TorchGeo's) checksum.")
+    for f in b.files: check_file(f, b.name)
     BENCHMARKS[b.name] = b
     return b
 
@@ -109,12 +119,19 @@ def benchmark_table(recipe:bool=False)->str:
     if recipe: df = df.drop(columns=['citation', 'files']).assign(recipe=[BENCHMARKS[n].recipe for n in df['name']])
     return df.to_markdown(index=False)
 
+def checksum_text(f:RemoteFile)->str:
+    "'md5 ...', 'sha256 ...' or 'no published checksum: <why>' (with the size checked instead, if known)."
+    if f.md5: return 'md5 ' + f.md5
+    if f.sha256: return 'sha256 ' + f.sha256
+    return f"no published checksum: {f.no_checksum}" + (f"; size checked: {f.bytes} bytes" if f.bytes else '')
+
 def describe_benchmark(name)->str:
     "Everything about entry `name`: task, size, licence, files (URL, checksum), options, citation, recipe, source."
     b = get_benchmark(name)
-    fs = '\n'.join(f"  - {f.filename} ({f.size or '?'}; {'md5 ' + f.md5 if f.md5 else 'sha256 ' + f.sha256 if f.sha256 else 'no checksum'}"
+    fs = '\n'.join(f"  - {f.filename} ({f.size or '?'}; {checksum_text(f)}"
                    f"{'; part of ' + f.part_of if f.part_of else ''}{'' if f.extract else '; not an archive'}): {f.url}"
                    + ''.join(f"\n      mirror: {m}" for m in f.mirrors) for f in b.files)
+    if b.listed: fs += "\n  - and the files these list (fetched after them, each resumable)"
     opts = '\n'.join(f"  - {k}: {v}" for k, v in b.options.items()) or '  (none)'
     return (f"{b.name}: {b.description}\ntask: {b.task}\nsize: {b.size}\nlicense: {b.license}\nsensor: {b.sensor or '-'}\n"
             f"files:\n{fs}\noptions (benchmark_dataset({b.name!r}, option=value)):\n{opts}\ncitation: {b.citation}\n"
@@ -133,17 +150,27 @@ def _merge(src:Path, dst:Path):
 def _link(src:Path, dst:Path):
     "`dst` becomes the file `src` (a hard link, else a symlink) without copying it."
     if dst.exists() or dst.is_symlink(): dst.unlink()
+    dst.parent.mkdir(parents=True, exist_ok=True)
     try: os.link(src, dst)
     except OSError: os.symlink(src.resolve(), dst)
+
+def _check_size(f, path:Path, url)->Path:
+    "`path`, after checking its size against `f.bytes` (a file without checksum whose source publishes its size)."
+    if f.bytes and path.stat().st_size != f.bytes:
+        n = path.stat().st_size; path.unlink()
+        raise ChecksumError(f"Size mismatch for {path} downloaded from {url}: expected {f.bytes} bytes (the published size; no checksum "
+                            f"is published: {f.no_checksum}), got {n}. The bad download was deleted. Run again to retry, or check that "
+                            "the URL serves the right version of the file.")
+    return path
 
 def _fetch_file(b, f, archive, base_url, progress):
     urls = [f"{base_url.rstrip('/')}/{f.filename}"] if base_url else [f.url, *f.mirrors]
     errors = []
     for u in urls:
-        try: return download_url(u, archive, md5=f.md5 or None, sha256=f.sha256 or None, progress=progress)
+        try: return _check_size(f, download_url(u, archive, md5=f.md5 or None, sha256=f.sha256 or None, progress=progress), u)
         except (DownloadError, ChecksumError) as e: errors.append(e)
     if len(errors) == 1: raise errors[0]
-    sums = ', '.join(f'{a} {s}' for a, s in (('md5', f.md5), ('sha256', f.sha256)) if s)
+    sums = ', '.join(f'{a} {s}' for a, s in (('md5', f.md5), ('sha256', f.sha256)) if s) or checksum_text(f)
     raise DownloadError(f"Could not download {f.filename} of benchmark {b.name!r} from any of its URLs:\n" +
                         '\n'.join(f'  {u}: {getattr(e, "reason", e)}' for u, e in zip(urls, errors)) +
                         f"\nDownload it by hand from one of them and place it at {archive} ({sums}), then run again.")
@@ -170,23 +197,39 @@ def download_benchmark(name,               # a key of `BENCHMARKS`
     b = get_benchmark(name)
     root = Path(root).expanduser() if root is not None else data_root()
     raw, dl = root/b.name, root/'downloads'/b.name
-    for unit, fs in _units(b.files):
-        done = raw/f'.{unit}.done'
-        if done.exists(): continue
-        if (raw/MARKER).is_file() and (raw/MARKER).read_text().strip() == unit: continue   # extracted by eo_nb.download.download_dataset
-        archive, stage = dl/unit, raw/f'.{unit}.staging'
-        if not (stage/MARKER).exists():
-            got = [_fetch_file(b, f, dl/f.filename, base_url, progress) for f in fs]
-            if fs[0].part_of: _join(got, archive)      # split archive: parts checked one by one, then joined
-        if fs[0].extract:
-            extract_archive(archive, stage)       # safe and atomic: a failure leaves no staging folder
-            _merge(stage, raw)
-            shutil.rmtree(stage)
-            if fs[0].part_of: archive.unlink(missing_ok=True)   # the parts stay (checked); the joined copy is not needed
-        else:
-            raw.mkdir(parents=True, exist_ok=True); _link(archive, raw/unit)
-        atomic_write(done, f'{unit}\n')
+    for unit, fs in _units(b.files): _get_unit(b, unit, fs, raw, dl, base_url, progress)
+    if b.listed:                                   # files named inside the downloaded ones (e.g. chips listed by split CSVs)
+        more = _units(b.listed(raw))
+        for f in more: check_file(f[1][0], b.name)
+        todo = [(u, fs) for u, fs in more if not _done(raw, u).exists()]
+        if progress and todo: print(f"{b.name}: {len(todo)} of {len(more)} listed files to download")
+        for i, (unit, fs) in enumerate(todo):
+            _get_unit(b, unit, fs, raw, dl, base_url, False)
+            if progress and (i + 1) % 100 == 0: print(f"  {i + 1} / {len(todo)}")
     return raw
+
+def _done(raw:Path, unit:str)->Path:
+    "The marker of a finished file or archive: `.<name>.done` next to where it lands (`unit` may hold folders)."
+    u = Path(unit)
+    return raw/u.parent/f'.{u.name}.done'
+
+def _get_unit(b, unit, fs, raw, dl, base_url, progress):
+    "Download (and extract) one file or split archive of `b` into `raw`, unless its marker says it is done."
+    done = _done(raw, unit)
+    if done.exists(): return
+    if (raw/MARKER).is_file() and (raw/MARKER).read_text().strip() == unit: return   # extracted by eo_nb.download.download_dataset
+    archive, stage = dl/unit, raw/f'.{unit}.staging'
+    if not (stage/MARKER).exists():
+        got = [_fetch_file(b, f, dl/f.filename, base_url, progress) for f in fs]
+        if fs[0].part_of: _join(got, archive)      # split archive: parts checked one by one, then joined
+    if fs[0].extract:
+        extract_archive(archive, stage)       # safe and atomic: a failure leaves no staging folder
+        _merge(stage, raw)
+        shutil.rmtree(stage)
+        if fs[0].part_of: archive.unlink(missing_ok=True)   # the parts stay (checked); the joined copy is not needed
+    else:
+        raw.mkdir(parents=True, exist_ok=True); _link(archive, raw/unit)
+    atomic_write(done, f'{unit}\n')
 
 # %% ../nbs/17_catalog.ipynb #493882b4
 def options_key(options:dict)->str:
@@ -206,7 +249,7 @@ def write_benchmark(b:Benchmark,        # the benchmark converted
                     progress:bool=True, options:dict=None, **kw)->EODataset:
     "`write_dataset` with the benchmark, its files and `options` recorded in the manifest's params and provenance."
     options = options or {}
-    files = [dict(filename=f.filename, url=f.url, **({'md5': f.md5} if f.md5 else {}), **({'sha256': f.sha256} if f.sha256 else {})) for f in b.files]
+    files = [dict(filename=f.filename, url=f.url, **{k: getattr(f, k) for k in ('md5', 'sha256', 'no_checksum', 'bytes') if getattr(f, k)}) for f in b.files]
     call = f"benchmark_dataset({b.name!r}" + ''.join(f", {k}={v!r}" for k, v in options.items()) + ')'
     man = dict(manifest, benchmark=b.name, sensor=manifest.get('sensor') or b.sensor or None,
                params=dict(benchmark=b.name, options=options, files=[f.filename for f in b.files]),

@@ -5,7 +5,6 @@
 # %% ../nbs/17a_catalog_series.ipynb #fc6e111f
 from __future__ import annotations
 import io, re, json, math, tarfile, zipfile
-from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,11 +17,6 @@ __all__ = ['PASTIS_CLASSES', 'PASTIS_BANDS', 'BREIZHCROPS_REGIONS', 'BREIZHCROPS
            'mini_pastis', 'mini_breizhcrops', 'mini_cloud']
 
 # %% ../nbs/17a_catalog_series.ipynb #8e70e566
-def _register(b:Benchmark, unverified:str=''):
-    "`register_benchmark(b)`; `unverified`: why some files have no checksum (checked without them, then `b` stored whole)."
-    register_benchmark(replace(b, files=tuple(f for f in b.files if f.md5 or f.sha256 or not unverified)))
-    BENCHMARKS[b.name] = b
-
 def _chunk_rows(nbytes:int, chunk_mb:float)->int: return int(max(1, min(4096, chunk_mb * 2**20 // max(1, nbytes))))
 
 # %% ../nbs/17a_catalog_series.ipynb #662a3725
@@ -71,7 +65,7 @@ def scan_pastis(raw, fold:int=1, b='pastis')->dict:
         if fo not in splits: raise LayoutError(f"{meta}: patch {pid} has Fold {fo}; the official folds are 1-5. Download PASTIS.zip again.")
         dates = _pastis_dates(p.get('dates-S2'), f"{meta} (patch {pid})")
         x = need(root, f'DATA_S2/S2_{pid}.npy', b); y = need(root, f'ANNOTATIONS/TARGET_{pid}.npy', b)
-        a = np.load(x, mmap_mode='r')
+        a = np.load(x, mmap_mode='r', allow_pickle=False)
         if a.ndim != 4 or a.shape[1] != len(PASTIS_BANDS) or a.shape[0] != len(dates):
             raise LayoutError(f"{x} has shape {a.shape}, but PASTIS S2 series are (T, 10, H, W) with T = the {len(dates)} dates of "
                               f"its dates-S2 in {meta.name}: another version or a damaged file; download PASTIS.zip again.")
@@ -91,10 +85,10 @@ class PastisChunks:
         x = np.zeros((len(rows), T, len(PASTIS_BANDS), H, W), sc['dtype'])
         valid, days, mask, cols = np.zeros((len(rows), T), bool), np.full((len(rows), T), -1, np.float32), np.empty((len(rows), H, W), np.uint8), []
         for i, r in enumerate(rows):
-            x[i, :r['T']] = np.load(sc['root']/'DATA_S2'/f"S2_{r['id']}.npy")
+            x[i, :r['T']] = np.load(sc['root']/'DATA_S2'/f"S2_{r['id']}.npy", allow_pickle=False)
             d = np.asarray(r['dates'], 'datetime64[D]').astype(np.int64)
             valid[i, :r['T']], days[i, :r['T']] = True, d - d[0]
-            f = sc['root']/'ANNOTATIONS'/f"TARGET_{r['id']}.npy"; t = np.load(f)
+            f = sc['root']/'ANNOTATIONS'/f"TARGET_{r['id']}.npy"; t = np.load(f, allow_pickle=False)
             t = t[0] if t.ndim == 3 else t
             if t.shape != (H, W) or t.min() < 0 or t.max() > 19:
                 raise LayoutError(f"{f} holds {t.shape} classes in [{t.min()}, {t.max()}], but PASTIS targets are 3 x {H} x {W} with "
@@ -116,7 +110,7 @@ def convert_pastis(raw, dest, progress:bool=True, fold:int=1, chunk_mb:float=64)
                            progress, options=dict(fold=fold) if fold != 1 else {})
 
 # %% ../nbs/17a_catalog_series.ipynb #56034330
-_register(Benchmark(
+register_benchmark(Benchmark(
     'pastis', 'timeseries',
     (RemoteFile('https://zenodo.org/record/5012942/files/PASTIS.zip?download=1', 'PASTIS.zip', md5='cfc441bf18137ff0bbf4fad58828fb98',
                 size='29 GB'),),
@@ -127,8 +121,10 @@ _register(Benchmark(
     'Garnot, V. S. F., Landrieu, L. (2021). Panoptic Segmentation of Satellite Image Time Series with Convolutional Temporal '
     'Attention Networks. ICCV 2021, 4872-4881.',
     'Garnot & Landrieu (2021), Table 1 (semantic segmentation, 5-fold cross-validation, void ignored): U-TAE reaches 83.2% '
-    'overall accuracy and 63.1 mIoU (ConvLSTM 57.1 mIoU). Recipe: U-TAE, Adam lr 1e-3, batch 4, 100 epochs, full 128 px '
-    'patches, all dates; here: run.ipynb -p data pastis -p model utae (fold 1: train 1-3, valid 4, test 5).',
+    'overall accuracy and 63.1 mIoU (U-Net-3D 58.4, U-Net-ConvLSTM 57.8, FPN-ConvLSTM 57.1 mIoU; confirmed in the README of '
+    'VSainteuf/utae-paps, commit 0f9538a9). Recipe (training details from the paper, not re-checked offline): U-TAE, Adam '
+    'lr 1e-3, batch 4, 100 epochs, full 128 px patches, all dates; here: run.ipynb -p data pastis -p model utae (fold 1: '
+    'train 1-3, valid 4, test 5).',
     'URL and md5: torchgeo/torchgeo torchgeo/datasets/pastis.py of TorchGeo 0.5 (PASTIS class: url, md5; newer TorchGeo '
     'only ships PASTIS-R); layout, bands and folds: github.com/VSainteuf/pastis-benchmark (README, code/dataloader.py); '
     'fold rotation: VSainteuf/utae-paps train_semantic.py (fold_sequence).',
@@ -140,6 +136,7 @@ BREIZHCROPS_REGIONS = {'frh01': 'train', 'frh02': 'train', 'frh03': 'valid', 'fr
 BREIZHCROPS_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10', 'B11', 'B12')   # the h5's first 13 columns
 BREIZHCROPS_H5_BYTES = {'frh01': 2559635960, 'frh02': 2253658856, 'frh03': 2493572704, 'frh04': 1555075632}   # urls.py FILESIZES[2017]['L1C']
 _BZH = 'https://breizhcrops.s3.eu-central-1.amazonaws.com/'
+_BZH_NO_SUM = 'none in the package, README or TorchGeo; the extracted .h5 sizes (urls.py FILESIZES) are checked instead'
 
 def _bzh_table(raw, b)->tuple:
     "(rows of every kept parcel, class names, longest series) from the index csvs and classmapping.csv."
@@ -206,12 +203,12 @@ def convert_breizhcrops(raw, dest, progress:bool=True, check_size:bool=True, chu
     return write_benchmark(b, raw, dest, BreizhChunks(t, h5s, T, size), math.ceil(len(t) / size), man, progress, options=opts)
 
 # %% ../nbs/17a_catalog_series.ipynb #05857207
-_register(Benchmark(
+register_benchmark(Benchmark(
     'breizhcrops', 'pixel_series',
-    tuple(RemoteFile(f'{_BZH}2017/L1C/{r}.h5.tar.gz', f'{r}.h5.tar.gz', size=f'{BREIZHCROPS_H5_BYTES[r] / 1e9:.1f} GB extracted')
-          for r in BREIZHCROPS_REGIONS) +
-    tuple(RemoteFile(f'{_BZH}2017/L1C/{r}.csv', f'{r}.csv', extract=False) for r in BREIZHCROPS_REGIONS) +
-    (RemoteFile(f'{_BZH}classmapping.csv', 'classmapping.csv', extract=False),),
+    tuple(RemoteFile(f'{_BZH}2017/L1C/{r}.h5.tar.gz', f'{r}.h5.tar.gz', size=f'{BREIZHCROPS_H5_BYTES[r] / 1e9:.1f} GB extracted',
+                     no_checksum=_BZH_NO_SUM) for r in BREIZHCROPS_REGIONS) +
+    tuple(RemoteFile(f'{_BZH}2017/L1C/{r}.csv', f'{r}.csv', extract=False, no_checksum=_BZH_NO_SUM) for r in BREIZHCROPS_REGIONS) +
+    (RemoteFile(f'{_BZH}classmapping.csv', 'classmapping.csv', extract=False, no_checksum=_BZH_NO_SUM),),
     convert_breizhcrops,
     'BreizhCrops: 608,000 crop parcels of Brittany (2017), each a series of Sentinel-2 L1C observations (13 bands, up to ~100 '
     'dates) labelled with one of 9 crop classes; split by region: frh01 + frh02 train, frh03 valid, frh04 test.',
@@ -219,20 +216,22 @@ _register(Benchmark(
     'Rußwurm, M., Pelletier, C., Zollner, M., Lefèvre, S., Körner, M. (2020). BreizhCrops: A Time Series Dataset for Crop Type '
     'Mapping. ISPRS Archives XLIII-B2-2020, 1545-1551.',
     'Rußwurm et al. (2020), results table (L1C, test region frh04, 9 classes, overall accuracy, kappa, F1): the best models '
-    '(Transformer, LSTM) reach about 80% overall accuracy, TempCNN and the random forest a few points less. Recipe: trained on '
+    '(Transformer, LSTM) reach about 80% overall accuracy, TempCNN and the random forest a few points less (not confirmed '
+    'offline: the exact table was not found). Recipe: trained on '
     'frh01 + frh02, hyper-parameters tuned on frh03, Adam, reflectances x 1e-4, 45 dates sampled per series; here: '
     'run.ipynb -p data breizhcrops -p model tempcnn.',
     'URLs, layout, band order, class mapping and the h5 sizes: dl4sits/BreizhCrops breizhcrops/datasets/urls.py and '
     'breizhcrops/datasets/breizhcrops.py (commit 6de796ed). No checksum is published anywhere (package, README, TorchGeo '
     'has no BreizhCrops): md5 empty; the extracted .h5 sizes are checked instead (the package\'s own FILESIZES check).',
     'sentinel2_l1c',
-    options={'check_size': 'check each extracted .h5 against the official size (default True)', 'chunk_mb': 'MB of series per chunk (default 32)'}),
-    unverified='no checksum published (BreizhCrops package checks the extracted size only)')
+    options={'check_size': 'check each extracted .h5 against the official size (default True)', 'chunk_mb': 'MB of series per chunk (default 32)'}))
 
 # %% ../nbs/17a_catalog_series.ipynb #6ded83c2
 _VAULT = 'https://vault.sfu.ca/index.php/s/'
-CLOUD38_TRAIN = RemoteFile(f'{_VAULT}90HKcQv3wSMO0gD/download', '38-Cloud_training.zip', size='~11 GB')   # 38-Cloud README (training set link)
-CLOUD95_EXTRA = RemoteFile(f'{_VAULT}CrMBgYUh1qRsHAD/download', '95-cloud_training_only_additional_to38-cloud.zip', size='~35 GB')  # 95-Cloud README
+_CLOUD_NO_SUM = 'none in the READMEs, Kaggle or TorchGeo; the zip CRCs and the official patch lists are checked instead'
+CLOUD38_TRAIN = RemoteFile(f'{_VAULT}90HKcQv3wSMO0gD/download', '38-Cloud_training.zip', size='~11 GB', no_checksum=_CLOUD_NO_SUM)   # 38-Cloud README (training set link)
+CLOUD95_EXTRA = RemoteFile(f'{_VAULT}CrMBgYUh1qRsHAD/download', '95-cloud_training_only_additional_to38-cloud.zip', size='~35 GB',
+                           no_checksum=_CLOUD_NO_SUM)  # 95-Cloud README
 
 def _scene(patch:str)->str: return re.sub(r'^patch_\d+_\d+_by_\d+_', '', patch)
 
@@ -304,16 +303,17 @@ _CLOUD_SRC = ('URLs and layout: SorourMo/38-Cloud-A-Cloud-Segmentation-Dataset R
               'is commented out there, the live hosts being Kaggle and a goo.gl link) and SorourMo/95-Cloud-An-Extension-to-38-Cloud-Dataset '
               'README.md; Kaggle: sorour/38cloud-cloud-segmentation-in-satellite-images (login needed: download by hand). No checksum is published (README, Kaggle; TorchGeo has no 38-Cloud): md5 empty; zip CRCs and the '
               'official patch lists are checked instead.')
-_register(Benchmark(
+register_benchmark(Benchmark(
     'cloud38', 'segmentation', (CLOUD38_TRAIN,), convert_cloud38,
     '38-Cloud: 8,400 Landsat 8 training patches (384 x 384 px; red, green, blue, NIR) of 18 scenes with manual cloud masks, '
     'as 128 px chips grouped by scene (the test patches have scene-level ground truth only and are not converted).',
     '~11 GB (training archive; size computed from the patches, not published)', 'not stated by the authors (cite both papers; Landsat 8 data: public domain, USGS)', _CLOUD_CITE,
     'Mohajerani & Saeedi (2019), on the 20 38-Cloud test scenes (patch predictions stitched, scored per scene by evaluation.m): '
-    'Cloud-Net reaches Jaccard 78.50%, precision 91.23%, recall 84.85%, overall accuracy 96.48%. Recipe: Cloud-Net (a U-Net '
+    'Cloud-Net reaches Jaccard 78.50%, precision 91.23%, recall 84.85%, overall accuracy 96.48% (as recorded from the paper; '
+    'not confirmed offline: the 38-Cloud README gives no scores). Recipe: Cloud-Net (a U-Net '
     'variant), 192 px inputs, Adam lr 1e-4, soft Jaccard loss, flips and rotations; here: run.ipynb -p data cloud38.',
-    _CLOUD_SRC, 'landsat8', options=dict(_CLOUD_OPTS)), unverified='no checksum published by the authors')
-_register(Benchmark(
+    _CLOUD_SRC, 'landsat8', options=dict(_CLOUD_OPTS)))
+register_benchmark(Benchmark(
     'cloud95', 'segmentation', (CLOUD38_TRAIN, CLOUD95_EXTRA), convert_cloud95,
     '95-Cloud: the 38-Cloud training patches plus 26,301 of 57 more Landsat 8 scenes (34,701 patches of 75 scenes), same layout, '
     'as 128 px chips grouped by scene; the test set is 38-Cloud\'s (scene-level ground truth, not converted).',
@@ -323,7 +323,7 @@ _register(Benchmark(
     'Mohajerani & Saeedi (2021), on the 38-Cloud test scenes: Cloud-Net+ trained on the informative 95-Cloud patches '
     '(nonempty=True) with the filtered Jaccard loss improves on Cloud-Net\'s Jaccard of 78.50% (the paper\'s tables give the '
     'scores per training set). Recipe: Cloud-Net+, 192 px inputs, Adam, parametric augmentation; here: run.ipynb -p data cloud95.',
-    _CLOUD_SRC, 'landsat8', options=dict(_CLOUD_OPTS)), unverified='no checksum published by the authors')
+    _CLOUD_SRC, 'landsat8', options=dict(_CLOUD_OPTS)))
 
 # %% ../nbs/17a_catalog_series.ipynb #29990892
 def pack(members:dict, fmt:str='zip')->bytes:

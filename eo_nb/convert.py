@@ -11,13 +11,13 @@ import rasterio
 from .core import *
 from .io import check_pixel_dtype, raster_meta
 from .store import EODataset, DatasetError, write_dataset, is_dataset, read_manifest
-from .vector_sources import is_raster_series
+from .vector_sources import is_raster_series, labelled_source, labelled_task
 
 # %% auto #0
 __all__ = ['SOURCE_KINDS', 'IMAGE_EXTS', 'source_kind', 'source_task', 'source_identity', 'scan_class_folder', 'FolderChunks',
            'default_band_names', 'class_folder_source', 'ArrayChunks', 'array_source', 'samples_source', 'sits_source',
            'eopatch_source', 'ScanChunks', 'bigearthnet_source', 'cloud38_source', 'sar_source', 'chip_store_source',
-           'StoreChunks', 'labelled_task', 'labelled_source', 'create_dataset', 'dataset_from_arrays']
+           'StoreChunks', 'create_dataset', 'dataset_from_arrays']
 
 # %% ../nbs/24_convert.ipynb #ff1f9fbf
 SOURCE_KINDS = {
@@ -259,38 +259,6 @@ class StoreChunks:
 # %% ../nbs/24_convert.ipynb #f8cfd73d
 def _slug(s): return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(s)).strip('_') or 'data'
 
-def labelled_task(kind, labels, column=None, g=None)->str:
-    "The task a scene ('scene') or raster series ('raster_series') serves with `labels`: points make classification chips or pixel series, polygons segmentation or parcel series."
-    from eo_nb.vector import read_labels, VECTOR_EXTS
-    if Path(labels).suffix.lower() not in VECTOR_EXTS: return 'segmentation'
-    if kind == 'raster_series': return 'pixel_series'
-    g = read_labels(labels, column) if g is None else g
-    return 'classification' if bool((g.geom_type == 'Point').all()) else 'segmentation'
-
-def labelled_source(kind, src, labels, task=None, size=None, bands=None, column=None, classes=None, overlap=None,
-                    all_touched=None, reduce=None, chunk_mb=None)->tuple:
-    "(make_chunk, n_chunks, manifest) of a scene or raster series with its `labels` (eo_nb.vector_sources): the task follows the labels' geometry."
-    from eo_nb import vector_sources as vs
-    from eo_nb.vector import read_labels, VECTOR_EXTS
-    vk = dict(overlap=overlap or 'smallest', all_touched=bool(all_touched))
-    if labels.suffix.lower() not in VECTOR_EXTS:                               # a class raster on the scene's grid
-        if kind != 'scene': raise ValueError(f"A raster series takes vector labels (points or parcels); {labels} is not one ({', '.join(VECTOR_EXTS)}).")
-        return vs.scene_polygons_source(src, labels, classes=classes, size=size or 64, bands=bands, chunk_mb=chunk_mb or 32)
-    g = read_labels(labels, column)
-    points = bool((g.geom_type == 'Point').all())
-    want = task or labelled_task(kind, labels, column, g)
-    if kind == 'raster_series':
-        if want != 'pixel_series': raise ValueError(f"A raster series with vector labels makes pixel series (task='pixel_series'), not {want!r}.")
-        s = (vs.series_at_points(src, g, column, classes, bands) if points else
-             vs.series_of_parcels(src, g, column, classes, bands, reduce or 'mean', **vk))
-        return samples_source(s)
-    if want == 'classification':
-        if not points: raise ValueError(f"Classification chips are centred on points; {labels} holds {sorted(set(g.geom_type))}: "
-                                        "use task='segmentation' for polygons, or label points.")
-        return vs.scene_points_source(src, g, column, classes, size or 64, bands, chunk_mb or 32)
-    if want != 'segmentation': raise ValueError(f"A scene with vector labels makes 'segmentation' (polygons) or 'classification' (points) datasets, not {want!r}.")
-    return vs.scene_polygons_source(src, g, column, classes, size or 64, bands=bands, chunk_mb=chunk_mb or 32, **vk)
-
 def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an eo_nb dataset folder
                    dest=None,           # the dataset folder (default: data_root()/'datasets'/<source name>-<digest>)
                    task=None,           # chip stores: 'classification' or 'segmentation' (default: segmentation if it has label chips)
@@ -335,7 +303,9 @@ def create_dataset(source,              # a path of one of `SOURCE_KINDS`, or an
     elif kind == 'bigearthnet': made = bigearthnet_source(src, s1, bands or 'all', chunk_mb or 32)
     elif kind == 'cloud38': made = cloud38_source(src, size or 128, tuple(bands or ('red', 'green', 'blue', 'nir')), chunk_mb or 32)
     elif kind == 'chip_store': made = chip_store_source(src, task)
-    else: made = labelled_source(kind, src, lab, task, size, bands, column, classes, overlap, all_touched, reduce, chunk_mb)
+    else:
+        made = labelled_source(kind, src, lab, task, size, bands, column, classes, overlap, all_touched, reduce, chunk_mb)
+        if not isinstance(made, tuple): made = samples_source(made)                       # pixel series: Samples in memory
     make_chunk, n_chunks, man = made
     call = f"create_dataset({str(source)!r}" + ''.join(f", {k}={v!r}" for k, v in params.items()) + ')'
     man = dict(man, params=dict(kind=kind, identity=ident, **params),

@@ -16,7 +16,8 @@ from .io import raster_meta
 from .download import REMOTE_DATASETS
 from .params import PARAMS, check_values
 from .tasks import TASKS, get_task, task_default
-from .convert import SOURCE_KINDS, source_kind, source_task, labelled_task
+from .convert import SOURCE_KINDS, source_kind, source_task
+from .vector_sources import labelled_task
 from .store import read_manifest
 from .weights import is_weights_name, check_arch, weight_stats
 
@@ -133,11 +134,12 @@ def _check_labelled(path, bands, other)->dict:
     if lab.suffix.lower() in VECTOR_EXTS:
         g = read_labels(lab, col)
         classes, n = sorted(set(map(str, g[g.attrs['column']]))), len(g)
+    given = [b.strip() for b in other['band_names'].split(',')] if other.get('band_names') else None
     if source_kind(path) == 'scene':
-        with rasterio.open(path) as src: names = scene_bands(src)
+        with rasterio.open(path) as src: names = scene_bands(src, given)
         _check_chip_size(other['chip_size'], (raster_meta(path)['height'], raster_meta(path)['width']), f"the scene {path}")
-        conv = dict(labels=lab, column=col, size=other['chip_size'])
-    else: names, conv = [str(b) for b in open_series(path)['band'].values], dict(labels=lab, column=col)
+        conv = dict(labels=lab, column=col, size=other['chip_size'], bands=given)
+    else: names, conv = [str(b) for b in open_series(path, given)['band'].values], dict(labels=lab, column=col, bands=given)
     return dict(classes=classes, n_tiles=n, names=names, convert={k: v for k, v in conv.items() if v is not None})
 
 _CHECKS = dict(class_folder=_check_classification, cloud38=_check_segmentation, chip_store=_check_segmentation, eopatch=_check_timeseries,
@@ -180,6 +182,8 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     require(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
     p.data_dir = run_source(p.data)
     kind = p.source_kind = source_kind(p.data_dir)
+    require(not p.band_names or kind in ('scene', 'raster_series'), f"band_names={p.band_names!r} name the bands of a raster scene or of dated rasters; "
+            f"data {p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}, whose bands are named by its files: leave band_names empty.")
     require(not p.labels or kind in ('scene', 'raster_series'), f"labels={p.labels!r} are for a raster scene or a folder of dated rasters; "
             f"data {p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}, which holds its own labels: leave labels empty.")
     served = labelled_task(kind, resolve_path(p.labels, 'labels file'), p.label_column or None) if p.labels else source_task(p.data_dir)
@@ -281,16 +285,33 @@ def per_class_table(m:dict)->'pd.DataFrame':
     return pd.DataFrame(m['per_class']).T
 
 # %% ../nbs/80_experiment.ipynb #feb289e9
+def _mask_counts(view, K, max_pixels=2e8)->np.ndarray|None:
+    "Labelled pixels per class of a mask dataset view, read in chunks; None when it holds more than `max_pixels` pixels."
+    if view.task.target != 'mask' or len(view.rows) * int(np.prod(view.ds.keys['mask']['shape'])) > max_pixels: return None
+    out = np.zeros(K, np.int64)
+    for i in range(0, len(view.rows), 1024):
+        m = view.ds.read(view.rows[i:i + 1024], 'mask')
+        out += np.bincount(m[m < K].ravel(), minlength=K)[:K]
+    return out
+
 def split_counts(dls, test_dl=None)->'pd.DataFrame':
-    "Samples per class on each side (train, valid, test): a class per sample counted, labels counted per sample (multi-label); per-pixel tasks: samples."
-    import pandas as pd
+    "Per class on each side (train, valid, test): samples (a class per sample), labels (multi-label) or labelled pixels (masks); warns of a class that validation or test hold but training lacks."
+    import pandas as pd, warnings
     classes, rows = list(dls.eo['classes']), {}
     for name, view in [('train', dls.train_ds), ('valid', dls.valid_ds)] + ([('test', test_dl.dataset)] if test_dl is not None else []):
         y = getattr(view, 'labels', None)
-        if y is None: rows[name] = {'samples': len(view)}
+        px = _mask_counts(view, len(classes)) if y is None and hasattr(view, 'task') else None
+        if px is not None: rows[name] = dict(zip(classes, px.tolist()))
+        elif y is None: rows[name] = {'samples': len(view)}
         elif np.ndim(y) == 1: rows[name] = dict(zip(classes, np.bincount(np.asarray(y)[np.asarray(y) >= 0], minlength=len(classes)).tolist()))
         else: rows[name] = dict(zip(classes, np.asarray(y).sum(0).astype(int).tolist()))
-    return pd.DataFrame(rows).T
+    df = pd.DataFrame(rows).T
+    if set(classes) <= set(df.columns):
+        missing = [c for c in classes if df.loc['train', c] == 0 and (df.drop(index='train')[c] > 0).any()]
+        if missing: warnings.warn(f"Classes {missing} are in {', '.join(df.index[1:])} but not in the training split: the model cannot learn "
+                                  "them and they will score 0. Label more of them (several polygons per class for a leak-free group split), "
+                                  "or choose another split (seed, valid_pct).")
+    return df
 
 def headline(m:dict)->tuple[str, float]:
     "The headline score of a metrics section: accuracy (classes), mIoU (per pixel) or micro F1 (multi-label)."

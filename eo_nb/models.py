@@ -11,6 +11,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import *
 from .weights import is_weights_name, get_weights, check_arch, apply_pretrained, list_weights
+from .eo_vit import EO_VITS, WAVELENGTH_MODELS, create_eo_vit
 
 # %% auto #0
 __all__ = ['MODELS', 'SERIES_MODELS', 'EOCNN', 'RandomForestBaseline', 'register_model', 'list_models', 'check_model_name',
@@ -80,14 +81,19 @@ class RandomForestBaseline:
 # %% ../nbs/30_models.ipynb #2e887292
 MODELS = {}
 
-def register_model(name:str, fn=None, description:str=''):
+def register_model(name:str, fn=None, description:str='',
+                   bands:bool=False):   # True: `fn` also takes `bands=` (the data's band names), e.g. a wavelength-conditioned model
     "Register `fn(n_in, n_out, **kwargs)` under `name` (usable as a decorator)."
-    def _reg(f): MODELS[name] = dict(fn=f, description=description or (f.__doc__ or '').strip()); return f
+    def _reg(f): MODELS[name] = dict(fn=f, description=description or (f.__doc__ or '').strip(), bands=bands); return f
     return _reg(fn) if fn is not None else _reg
 
 register_model('eo_cnn', lambda n_in, n_out, **kw: EOCNN(n_in, n_out, **kw), 'EOCNN: compact spectral-spatial CNN (~0.3M params)')
 register_model('eo_cnn_small', lambda n_in, n_out, **kw: EOCNN(n_in, n_out, **{'width': 16, **kw}), 'EOCNN with width 16 (~0.1M params)')
 register_model('rf', lambda n_in, n_out, **kw: RandomForestBaseline(n_in, n_out, **kw), 'random forest on per-band mean/std (scikit-learn)')
+def _register_eo_vit(arch):   # DOFA and Prithvi-EO (eo_nb.eo_vit): the architectures of published EO weights that timm lacks
+    register_model(arch, lambda n_in, n_out, bands=None, **kw: create_eo_vit(arch, n_in, n_out, bands=bands, **kw),
+                   f"{arch} (eo_nb.eo_vit{', wavelength-conditioned: any bands, by name' if arch in WAVELENGTH_MODELS else ''})", bands=arch in WAVELENGTH_MODELS)
+for a in EO_VITS: _register_eo_vit(a)
 
 def _timm_names(pattern='*'):
     import timm
@@ -121,13 +127,14 @@ def create_model(name:str,              # an eo_nb model ('eo_cnn', 'rf', ...) o
         check_arch(pretrained, name); w = get_weights(pretrained)
         if bands is None and n_in == w.in_chans: bands = list(w.bands)
         if bands is None or len(bands) != n_in:
-            raise ValueError(f"The weights {w.name!r} were trained on the bands {list(w.bands)}: pass bands=[...] (the names of your {n_in} "
-                             f"bands, in order) to map them by name (got {bands}).")
-        net = create_model(name, n_in, n_out, **{**w.model_kwargs, **kwargs})
+            raise ValueError(f"The weights {w.name!r} " + (f"were trained on the bands {list(w.bands)}: pass bands=[...] (the names of your {n_in} "
+                             "bands, in order) to map them by name" if w.bands else f"read any bands by their wavelengths: pass bands=[...] "
+                             f"(the names of your {n_in} bands, in order)") + f" (got {bands}).")
+        net = create_model(name, n_in, n_out, bands=list(bands), **{**w.model_kwargs, **kwargs})
         apply_pretrained(net, w, list(bands))
         return net
     if name in MODELS:
-        m = MODELS[name]['fn'](n_in, n_out, **kwargs)
+        m = MODELS[name]['fn'](n_in, n_out, **({'bands': bands} if MODELS[name]['bands'] else {}), **kwargs)
         if pretrained and not isinstance(pretrained, bool):
             sd = load_weights(resolve_path(pretrained, 'pretrained weights'), 'pretrained weights file')
             sd = sd.get('model', sd)

@@ -32,6 +32,7 @@ PARAMS = {p.name: p for p in [
     Param('test_data', str, '', "a separate source or dataset of the same task, scored once at the end; empty: none"),
     Param('s1_data', str, '', "multilabel: BigEarthNet-S1 patch folders fused with data (VV, VH in dB stacked after the S2 bands); empty: none"),
     Param('labels', str, '', "labels of a raster scene or a folder of dated rasters: polygons or a class raster (segmentation), points (classification; over a series: pixel series) or parcels (pixel series), as GeoPackage / GeoJSON / Shapefile / GeoParquet / CSV of lon,lat; empty: the data holds its labels"),
+    Param('band_names', str, '', "names of a raster scene's (or dated rasters') bands in file order, comma-separated, for files that do not name them, e.g. 'B2,B3,B4'; empty: the files' band descriptions, else band1, band2, ..."),
     Param('label_column', str, '', "the class column of vector labels; empty: the first of class, label, name, crop, landcover, ... present"),
     Param('chip_size', int, 0, "chip size in pixels for sources cut into chips (38-Cloud, EOPatches, scenes with labels); 0: the task's default (64; 20 for image series)",
           lambda v: v == 0 or v >= 16, "0 (the task's default) or at least 16 (pixels)"),

@@ -15,7 +15,7 @@ from .readers import Samples
 # %% auto #0
 __all__ = ['SERIES_EXTS', 'scene_bands', 'label_raster_mask', 'labelled_windows', 'WindowChunks', 'scene_polygons_source',
            'scene_points_source', 'is_raster_series', 'open_series', 'series_samples', 'series_at_points',
-           'series_of_parcels']
+           'series_of_parcels', 'labelled_task', 'labelled_source']
 
 # %% ../nbs/23a_vector_sources.ipynb #196cc622
 def scene_bands(src, bands=None)->list:
@@ -208,3 +208,35 @@ def series_of_parcels(series, parcels, column:str=None, classes=None, bands=None
     o = parcel_series(cube, parcels, column, classes, reduce, nodata, all_touched, overlap)
     names = [f"parcel {p}" for p in o['parcel']]
     return series_samples(o['X'], o['y'], o['classes'], o['bands'], o['dates'], names, names)
+
+# %% ../nbs/23a_vector_sources.ipynb #6ff66457
+def labelled_task(kind, labels, column=None, g=None)->str:
+    "The task a scene ('scene') or raster series ('raster_series') serves with `labels`: points make classification chips or pixel series, polygons segmentation or parcel series."
+    from eo_nb.vector import VECTOR_EXTS
+    if Path(labels).suffix.lower() not in VECTOR_EXTS: return 'segmentation'
+    if kind == 'raster_series': return 'pixel_series'
+    g = read_labels(labels, column) if g is None else g
+    return 'classification' if bool((g.geom_type == 'Point').all()) else 'segmentation'
+
+def labelled_source(kind, src, labels, task=None, size=None, bands=None, column=None, classes=None, overlap=None,
+                    all_touched=None, reduce=None, chunk_mb=None)->tuple:
+    "(make_chunk, n_chunks, manifest) of a scene, or `Samples` of a raster series, with its `labels`: the task follows the labels' geometry (`labelled_task`)."
+    from eo_nb.vector import VECTOR_EXTS
+    vk = dict(overlap=overlap or 'smallest', all_touched=bool(all_touched))
+    if labels.suffix.lower() not in VECTOR_EXTS:                               # a class raster on the scene's grid
+        if kind != 'scene': raise ValueError(f"A raster series takes vector labels (points or parcels); {labels} is not one ({', '.join(VECTOR_EXTS)}).")
+        return scene_polygons_source(src, labels, classes=classes, size=size or 64, bands=bands, chunk_mb=chunk_mb or 32)
+    g = read_labels(labels, column)
+    points = bool((g.geom_type == 'Point').all())
+    want = task or labelled_task(kind, labels, column, g)
+    if kind == 'raster_series':
+        if want != 'pixel_series': raise ValueError(f"A raster series with vector labels makes pixel series (task='pixel_series'), not {want!r}.")
+        return (series_at_points(src, g, column, classes, bands) if points else
+                series_of_parcels(src, g, column, classes, bands, reduce or 'mean', **vk))
+    if want == 'classification':
+        if not points: raise ValueError(f"Classification chips are centred on points; {labels} holds {sorted(set(g.geom_type))}: "
+                                        "use task='segmentation' for polygons, or label points.")
+        return scene_points_source(src, g, column, classes, size or 64, bands, chunk_mb or 32)
+    if want != 'segmentation': raise ValueError(f"A scene with vector labels makes 'segmentation' (polygons) or 'classification' (points) datasets, not {want!r}.")
+    return scene_polygons_source(src, g, column, classes, size or 64, bands=bands, chunk_mb=chunk_mb or 32, **vk)
+

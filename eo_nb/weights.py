@@ -34,6 +34,7 @@ class PretrainedWeights:
     dataset: str = ''       # pre-training data
     optional: tuple = ()    # keys the model has that the file may lack or carry in any shape (its pre-training head)
     kwargs: tuple = ()      # (name, value) pairs for the model, e.g. (('dynamic_img_size', True),) for ViTs on small tiles
+    drop: tuple = ()        # glob patterns of keys in the file the model does not use (an MAE decoder), removed before the check
     available: bool = True  # False: the architecture is not in eo_nb yet (facts only)
     note: str = ''
     @property
@@ -67,6 +68,9 @@ def _entry(name, url, arch, bands, norm, licence, citation, where, method, datas
 
 _S1_NORM = ((-12.59, -20.26), (5.26, 5.91))          # dB; TorchGeo resnet.py _mean_s1/_std_s1 (from DeCUR linear_BE_resnet.py)
 _SATLAS_NORM = ((0.,) * 9, (255.,) * 3 + (8160.,) * 6)  # TorchGeo swin.py _satlas_sentinel2_transforms (then clamped to [0, 1])
+_DOFA_OPT = ('fc_norm.weight', 'fc_norm.bias', 'head.weight', 'head.bias', 'wavelengths')   # TorchGeo dofa.py: the files lack them (asserted); eo_nb's band buffer
+_PRITHVI_OPT = ('pos_embed', 'head.weight', 'head.bias')   # pos_embed: a fixed sine-cosine table, recomputed (terratorch replaces it too)
+_MAE_DECODER = ('decoder.*', 'decoder_*', 'mask_token')    # terratorch checkpoint_filter_fn_vit drops these (PrithviMAE and legacy key layouts)
 _PRITHVI_NORM = ((775.2290211032589, 1080.992780391705, 1228.5855250417867, 2497.2022620507532, 2204.2139147975554, 1610.8324823273745),
                  (1281.526139861424, 1270.0297974547493, 1399.4802505642526, 1368.3446143747644, 1291.6764008585435, 1154.505683480695))
 
@@ -99,19 +103,21 @@ WEIGHTS = {e.name: e for e in [
            'SatlasPretrain', note='the backbone of a multi-image model, used here on single images (as TorchGeo loads it).'),
     _entry('prithvi_eo_v1_100m', 'https://huggingface.co/ibm-nasa-geospatial/Prithvi-EO-1.0-100M/resolve/f3a9ea7a1723621b0aeceb4de993093704d712c5/Prithvi_EO_V1_100M.pt',
            'prithvi_eo_v1_100m', ('B02', 'B03', 'B04', 'B8A', 'B11', 'B12'), _PRITHVI_NORM, 'Apache-2.0',
-           'Jakubik et al. 2023, Prithvi, https://arxiv.org/abs/2310.18660', '', 'mae', 'HLS v2 (CONUS)', available=False, optional=(),
+           'Jakubik et al. 2023, Prithvi, https://arxiv.org/abs/2310.18660', '', 'mae', 'HLS v2 (CONUS)', optional=_PRITHVI_OPT, drop=_MAE_DECODER,
            source='huggingface.co/ibm-nasa-geospatial/Prithvi-EO-1.0-100M@f3a9ea7a: README.md (bands Blue, Green, Red, Narrow NIR, SWIR 1, SWIR 2) '
-                  'and config.yaml (mean, std of HLS reflectance x 10000)',
-           note='a temporal ViT (3D patch embedding): not in eo_nb or timm yet.'),
+                  'and config.yaml (mean, std of HLS reflectance x 10000); keys: IBM/terratorch@85467a9f terratorch/models/backbones/'
+                  'prithvi_mae.py PrithviViT, prithvi_vit.py checkpoint_filter_fn_vit (encoder. prefix, decoder and mask_token dropped, pos_embed fixed)',
+           note='a ViT with a 3D (1 x 16 x 16) patch embedding (eo_nb.eo_vit.PrithviViT): tiles are one frame, image series several.'),
     _entry('dofa_base_patch16_224', f'{_HF}/dofa/resolve/b8db318b64a90b9e085ec04ba8851233c5893666/dofa_base_patch16_224-a0275954.pth',
            'dofa_base_patch16_224', (), ((), ()), 'CC-BY-4.0', 'Xiong et al. 2024, DOFA, https://arxiv.org/abs/2403.15356',
            'torchgeo/models/dofa.py DOFABase16_Weights.DOFA_MAE; licence docs/api/weights/agnostic.csv', 'mae',
-           'SatlasPretrain, Five-Billion-Pixels, HySpecNet-11k', available=False, optional=(),
-           note="wavelength-conditioned: any bands (their centre wavelengths, SENSORS); TorchGeo applies no normalisation beyond a centre crop."),
+           'SatlasPretrain, Five-Billion-Pixels, HySpecNet-11k', optional=_DOFA_OPT,
+           note="wavelength-conditioned: any bands (their centre wavelengths, SENSORS); TorchGeo applies no normalisation beyond a centre crop "
+                "(DOFA's normalize_dataset.py uses each dataset's own statistics: the data's stats)."),
     _entry('dofa_large_patch16_224', f'{_HF}/dofa/resolve/b8db318b64a90b9e085ec04ba8851233c5893666/dofa_large_patch16_224-0ff904d3.pth',
            'dofa_large_patch16_224', (), ((), ()), 'CC-BY-4.0', 'Xiong et al. 2024, DOFA, https://arxiv.org/abs/2403.15356',
            'torchgeo/models/dofa.py DOFALarge16_Weights.DOFA_MAE; licence docs/api/weights/agnostic.csv', 'mae',
-           'SatlasPretrain, Five-Billion-Pixels, HySpecNet-11k', available=False, optional=(), note='as dofa_base_patch16_224.'),
+           'SatlasPretrain, Five-Billion-Pixels, HySpecNet-11k', optional=_DOFA_OPT, note='as dofa_base_patch16_224.'),
 ]}
 
 # %% ../nbs/31_weights.ipynb #d07551dc
@@ -184,17 +190,21 @@ def expected_keys(name)->dict:
     import torch, timm
     e = get_weights(name)
     check_arch(e)
-    with torch.device('meta'): net = timm.create_model(e.arch, in_chans=e.in_chans, num_classes=0, **e.model_kwargs)
+    from eo_nb.eo_vit import EO_VITS, create_eo_vit
+    with torch.device('meta'):
+        net = (create_eo_vit(e.arch, e.in_chans, 0, **e.model_kwargs) if e.arch in EO_VITS else
+               timm.create_model(e.arch, in_chans=e.in_chans, num_classes=0, **e.model_kwargs))
     return {k: tuple(v.shape) for k, v in net.state_dict().items() if k not in e.optional}
 
 def map_state(name, sd, path='the file')->dict:
     "The state dict `sd` of the official file of `name` with the model's key names, verified: every key and shape it must hold, nothing else."
     e = get_weights(name)
-    fix = f"Delete {path} and download it again (download_weights({e.name!r})); if it came from elsewhere, it is not {e.name} ({e.arch}, {e.in_chans} bands)."
+    fix = f"Delete {path} and download it again (download_weights({e.name!r})); if it came from elsewhere, it is not {e.name} ({e.arch}, {e.in_chans or 'any'} bands)."
     if isinstance(sd, dict):
         for k in ('state_dict', 'model'):                        # Lightning / training checkpoints wrap the weights
             if isinstance(sd.get(k), dict): sd = sd[k]; break
     if not isinstance(sd, dict) or not sd: raise ValueError(f"{path} holds no state dict ({type(sd).__name__}). {fix}")
+    sd = {k: v for k, v in sd.items() if not any(fnmatch.fnmatch(str(k), d) for d in e.drop)}   # e.g. an MAE's decoder
     for pre in ('module.', 'model.', 'backbone.', 'encoder.'):   # the one place official key prefixes are removed
         if all(str(k).startswith(pre) for k in sd): sd = {k[len(pre):]: v for k, v in sd.items()}
     want, shape = expected_keys(e), (lambda v: tuple(getattr(v, 'shape', ())))
@@ -217,7 +227,7 @@ def pretrained_state(name, root=None, url:str=None, progress:bool=True)->tuple[P
 
 # %% ../nbs/31_weights.ipynb #476c7200
 def apply_pretrained(net, name, bands:list, root=None, url:str=None)->dict:
-    "Load the registry weights `name` into the timm network `net` that reads `bands`: first layer mapped by band name, all at once."
+    "Load the registry weights `name` into the network `net` that reads `bands`: first layer mapped by band name (DOFA: generated), all at once."
     from eo_nb.learner import load_pretrained
     e = get_weights(name)
     path, sd = pretrained_state(e, root, url)
@@ -225,7 +235,24 @@ def apply_pretrained(net, name, bands:list, root=None, url:str=None)->dict:
     for k in e.optional:                                          # the pre-training head goes; a final norm the file lacks (or
         if k.startswith(('fc.', 'head.')) or k not in own: sd.pop(k, None)   # has in another shape) keeps its initial values (as TorchGeo)
         elif k not in sd or sd[k].shape != own[k].shape: sd[k] = own[k]
-    return dict(load_pretrained(net, path, bands, ckpt_bands=e.bands, state=sd), weights=e.name)
+    if e.bands: return dict(load_pretrained(net, path, bands, ckpt_bands=e.bands, state=sd), weights=e.name)
+    from eo_nb.models import head_keys                            # wavelength-conditioned (DOFA): the net was built for `bands`; no layer to map
+    from eo_nb.eo_vit import band_wavelengths
+    have, want = list(getattr(net, 'wavelengths', [])), band_wavelengths(bands)
+    if len(have) != len(want) or any(abs(float(a) - b) > 1e-5 for a, b in zip(have, want)):
+        raise ValueError(f"The network does not read the bands {list(bands)}: create it with create_model({e.arch!r}, {len(bands)}, n_out, bands={list(bands)}).")
+    new, sd['wavelengths'] = head_keys(net), own['wavelengths']   # the bands this network reads, never the file's
+    bad = [k for k in sd if k not in own or own[k].shape != sd[k].shape] + [k for k in own if k not in sd and k not in new]
+    if bad: raise ValueError(f"{path} ({e.name}) does not fit this network ({type(net).__name__}): {_what(bad[0], own, sd)}. "
+                             f"Use create_model({e.arch!r}, ...).")
+    net.load_state_dict({**own, **sd})                            # strict: every key of the network, the new head its own
+    kept = [k for k in own if (k not in sd or sd[k] is own[k]) and k != 'wavelengths']   # the head, the optional keys the file lacks (fc_norm)
+    return dict(first_layer='patch_embed (generated from the wavelengths)', from_checkpoint=list(bands), new_bands=[],
+                loaded=sum(k in sd and sd[k] is not own[k] for k in own), reinitialised=sorted(kept), wavelengths=want, weights=e.name)
+
+def _what(k, own, sd)->str:
+    return (f"{k!r} is not in it" if k not in own else f"{k!r} is missing from the file" if k not in sd else
+            f"{k!r} has shape {tuple(sd[k].shape)} in the file, {tuple(own[k].shape)} in the network")
 
 def weight_stats(name, bands:list)->dict|None:
     "The `stats` (mean, std per data band) that `name` expects for `bands`: matched by band name; others get the entry's median. None: the data's own."

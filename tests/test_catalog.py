@@ -3,126 +3,22 @@ its exact official layout from 127.0.0.1 (checksums patched to the miniature's),
 and feeds DataLoaders; bad downloads (wrong checksum, another version or layout, a missing split file, a corrupt
 archive) fail clearly with nothing half-extracted; `eo_nb datasets` lists and describes entries; `-p data NAME` of
 run.ipynb resolves to the cached dataset (one epoch)."""
-import loopback
-import contextlib, dataclasses, hashlib, http.server, io, json, tarfile, threading, zipfile
+import dataclasses, json
 from pathlib import Path
 
-import numpy as np, pandas as pd, pytest
-from rasterio.transform import from_origin
+import numpy as np, pytest
 
+from catalog_fixtures import (EUROSAT_CLASSES, cache_entry, mini_bigearthnet_v2, mini_eurosat_ms, mini_eurosat_rgb, mini_sen12ms,
+                              mini_so2sat, patch_entry, serve)
 from eo_nb import catalog
-from eo_nb.catalog import (BENCHMARKS, LayoutError, benchmark_dataset, download_benchmark, get_benchmark, list_benchmarks)
-from eo_nb.catalog_sentinel import BEN19_CLASSES, BEN_S2_BANDS, SEN12MS_SEASONS, SO2SAT_FILES, ben_patch_dirs, sen12ms_path
+from eo_nb.catalog import (BENCHMARKS, LayoutError, RemoteFile, benchmark_dataset, download_benchmark, get_benchmark, list_benchmarks)
+from eo_nb.catalog_sentinel import BEN_S2_BANDS, mini_sen1floods11
 from eo_nb.core import UnknownNameError
 from eo_nb.download import MARKER, REMOTE_DATASETS, ChecksumError, DownloadError
-from eo_nb.fixtures import S2_RES, make_tile_folder, write_tif
 from eo_nb.loaders import dataloaders
 
 ROOT = Path(__file__).resolve().parents[1]
-EUROSAT_CLASSES = catalog.EUROSAT_CLASSES
-MINE = ['eurosat_ms', 'eurosat_rgb', 'bigearthnet_v2', 'so2sat', 'sen12ms']   # the entries of eo_nb.catalog and eo_nb.catalog_sentinel
-
-
-def serve(files):
-    "Serve `files` ({filename: bytes}) on 127.0.0.1; yields (server, base_url)."
-    return loopback.serve({'/' + k: v for k, v in files.items()})
-
-
-def patch_entry(monkeypatch, name, files): loopback.patch_entry(monkeypatch, BENCHMARKS, name, files)
-
-
-def zip_folder(folder):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, 'w') as z:
-        for p in sorted(Path(folder).rglob('*')):
-            if p.is_file(): z.write(p, p.relative_to(folder).as_posix())
-    return buf.getvalue()
-
-
-def split_lists(names, n):
-    "TorchGeo's eurosat-{train,val,test}.txt: one .jpg name per line (for both variants)."
-    ls = {'eurosat-train.txt': names[0::3], 'eurosat-val.txt': names[1::3], 'eurosat-test.txt': names[2::3]}
-    return {k: ''.join(f'{v}\n' for v in vs).encode() for k, vs in ls.items()}
-
-
-def mini_eurosat_ms(tmp, n=3, size=64):
-    "The EuroSAT MS download in miniature: the zip in the official nested layout (13-band uint16 GeoTIFFs) + split lists."
-    spec = REMOTE_DATASETS['eurosat_ms']
-    make_tile_folder(tmp/'ms'/spec.subdir, EUROSAT_CLASSES, n=n, bands=13, size=size)
-    return {spec.filename: zip_folder(tmp/'ms'), **split_lists([f'{c}_{i}.jpg' for c in EUROSAT_CLASSES for i in range(n)], n)}
-
-
-def mini_eurosat_rgb(tmp, n=3):
-    "The EuroSAT RGB download in miniature: 2750/<Class>/<Class>_<i>.jpg (8-bit RGB 64x64) + split lists."
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    for k, c in enumerate(EUROSAT_CLASSES):
-        (tmp/'rgb'/'2750'/c).mkdir(parents=True)
-        for i in range(n): Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp/'rgb'/'2750'/c/f'{c}_{i}.jpg')
-    spec = REMOTE_DATASETS['eurosat_rgb']
-    return {spec.filename: zip_folder(tmp/'rgb'), **split_lists([f'{c}_{i}.jpg' for c in EUROSAT_CLASSES for i in range(n)], n)}
-
-
-def _targz(root, top):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w:gz') as t: t.add(Path(root)/top, top)
-    return buf.getvalue()
-
-
-def mini_bigearthnet_v2(tmp, n=6, size=120):
-    "BigEarthNet v2 in miniature: S2 (12 bands at 10/20/60 m) and S1 (VV, VH) patch folders in the v2 layout, each "
-    "archive cut in two parts like TorchGeo's, and metadata.parquet with the official columns."
-    rng, rows = np.random.default_rng(0), []
-    for i in range(n):
-        pid, s1n = f'S2B_MSIL2A_20180421T100029_N9999_R122_T34VFN_{10 + i}_33', f'S1B_IW_GRDH_1SDV_20180421T043109_34VFN_{10 + i}_33'
-        s2d, s1d = ben_patch_dirs(tmp/'ben', pid, s1n)
-        x0 = 600000 + 1200 * i
-        for b, r in S2_RES.items():
-            m = size * 10 // r
-            write_tif(s2d/f'{pid}_{b}.tif', rng.integers(1, 10000, (m, m)).astype('uint16'), transform=from_origin(x0, 6600000, r, r))
-        for p in ('VV', 'VH'):
-            write_tif(s1d/f'{s1n}_{p}.tif', rng.normal(-12, 3, (size, size)).astype('float32'), transform=from_origin(x0, 6600000, 10, 10))
-        rows.append(dict(patch_id=pid, labels=np.array([BEN19_CLASSES[(3 * i) % 19]]), split=['train', 'validation', 'test'][i % 3],
-                         country='Finland', s1_name=s1n, s2v1_name=pid, contains_seasonal_snow=False, contains_cloud_or_shadow=False))
-    buf = io.BytesIO(); pd.DataFrame(rows).to_parquet(buf, index=False)
-    out = {'metadata.parquet': buf.getvalue()}
-    for top in ('BigEarthNet-S2', 'BigEarthNet-S1'):
-        t = _targz(tmp/'ben', top)
-        out[f'{top}.tar.gzaa'], out[f'{top}.tar.gzab'] = t[:len(t) // 3], t[len(t) // 3:]
-    return out
-
-
-def mini_so2sat(tmp, counts=(6, 3, 3)):
-    "So2Sat LCZ42 v2 in miniature: training / validation / testing .h5 with sen1 (N,32,32,8), sen2 (N,32,32,10), one-hot label (N,17), float64."
-    import h5py
-    rng, out = np.random.default_rng(0), {}
-    for (fn, _), n in zip(SO2SAT_FILES.values(), counts):
-        with h5py.File(tmp/fn, 'w') as f:
-            f['sen1'] = rng.normal(0, 1e-4, (n, 32, 32, 8)); f['sen2'] = rng.uniform(0, .5, (n, 32, 32, 10))
-            f['label'] = np.eye(17)[(np.arange(n) * 2) % 17]
-        out[fn] = (tmp/fn).read_bytes()
-    return out
-
-
-def mini_sen12ms(tmp, size=32):
-    "SEN12MS in miniature: the 12 season / source .tar.gz (ROIsXXXX_season/<src>_<scene>/ROIsXXXX_season_<src>_<scene>_p<i>.tif; "
-    "S1 float32 x2, S2 uint16 x13, LC uint16 x4 with IGBP first) and the official split lists naming the S2 files."
-    rng, out, train, test = np.random.default_rng(0), {}, [], []
-    for k, season in enumerate(SEN12MS_SEASONS):
-        for scene in (3, 4, 5):
-            name = f'{season}_s2_{scene}_p{100 + k}.tif'
-            write_tif(sen12ms_path(tmp/'sen', name, 's1'), rng.normal(-15, 3, (2, size, size)).astype('float32'))
-            write_tif(sen12ms_path(tmp/'sen', name, 's2'), rng.integers(0, 5000, (13, size, size)).astype('uint16'))
-            lc = np.stack([np.full((size, size), [10, 13, 16][scene - 3], 'uint16')] * 4)
-            write_tif(sen12ms_path(tmp/'sen', name, 'lc'), lc)
-            (test if scene == 5 else train).append(name)
-        for src in ('lc', 's1', 's2'):
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode='w:gz') as t:
-                for f in sorted((tmp/'sen'/season).glob(f'{src}_*/*.tif')): t.add(f, f.relative_to(tmp/'sen').as_posix())
-            out[f'{season}_{src}.tar.gz'] = buf.getvalue()
-    out['train_list.txt'], out['test_list.txt'] = (''.join(f'{n}\n' for n in l).encode() for l in (train, test))
-    return out
+MINE = ['eurosat_ms', 'eurosat_rgb', 'bigearthnet_v2', 'so2sat', 'sen12ms', 'sen1floods11']   # eo_nb.catalog and eo_nb.catalog_sentinel
 
 
 # --- the listing and the command -------------------------------------------------------------------------------------
@@ -134,7 +30,8 @@ def test_listing_has_every_entry_with_its_facts():
     row = df.set_index('name').loc['so2sat']
     assert (row['task'], row['license'], row['citation'], row['files']) == ('classification', 'CC-BY-4.0', 'Zhu et al. (2020)', 3)
     for b in map(BENCHMARKS.get, MINE):
-        assert b.files and all(f.md5 or f.sha256 for f in b.files) and b.source and b.recipe and b.citation, b.name
+        assert b.files and all(f.md5 or f.sha256 or f.no_checksum for f in b.files) and b.source and b.recipe and b.citation, b.name
+    assert [n for n in MINE if any(f.no_checksum for f in BENCHMARKS[n].files)] == ['sen1floods11']
 
 
 def test_eo_nb_datasets_command(capsys):
@@ -147,6 +44,9 @@ def test_eo_nb_datasets_command(capsys):
     assert '94e8ed32065234d3ab46353d814778d1' in out and 'reBEN' in out and "bands: 'all'" in out
     assert main(['datasets', 'bigearthnet']) == 2
     assert "Did you mean 'bigearthnet_v2'" in capsys.readouterr().err
+    assert main(['datasets', 'breizhcrops']) == 0                        # the no-checksum opt-out says why, file by file
+    out = capsys.readouterr().out
+    assert out.count('no published checksum: none in the package') == 9 and 'sha256 )' not in out
 
 
 def test_unknown_names_and_options_are_refused():
@@ -156,6 +56,12 @@ def test_unknown_names_and_options_are_refused():
         catalog.register_benchmark(dataclasses.replace(BENCHMARKS['so2sat'], convert=lambda *a, **k: None))
     with pytest.raises(ValueError, match='unknown task'):
         catalog.register_benchmark(dataclasses.replace(BENCHMARKS['so2sat'], name='so2sat_x', task='detection'))
+    unsummed = RemoteFile('https://example.org/x.csv', 'x.csv', extract=False)
+    with pytest.raises(ValueError, match=r"x\.csv of benchmark 'so2sat_x' has no md5 or sha256.*no_checksum='\.\.\.'"):
+        catalog.register_benchmark(dataclasses.replace(BENCHMARKS['so2sat'], name='so2sat_x', files=(unsummed,)))
+    with pytest.raises(ValueError, match='has a checksum and no_checksum'):
+        catalog.check_file(dataclasses.replace(unsummed, md5='0' * 32, no_checksum='none'), 'so2sat_x')
+    assert 'so2sat_x' not in BENCHMARKS
 
 
 # --- each entry: loopback download -> dataset -> DataLoaders ---------------------------------------------------------------
@@ -236,6 +142,36 @@ def test_sen12ms_all_bands(tmp_path, monkeypatch):
     assert sorted(set(masks.tolist())) == [3, 6, 8] and ds.classes[6] == 'Urban/Built-up'
     xb, yb = dataloaders(ds, bs=4, device='cpu', progress=False).one_batch()
     assert tuple(xb.shape) == (4, 15, 32, 32) and tuple(yb.shape) == (4, 32, 32)
+
+
+def test_sen1floods11_chips_listed_by_the_split_csvs(tmp_path):
+    "No archive, no checksums: the 3 CSVs, then each chip's 3 layers one by one (resumable); -1 and NaN ignored; a bad chip is named."
+    files = mini_sen1floods11(tmp_path)
+    with serve(files) as (srv, url):
+        ds = benchmark_dataset('sen1floods11', root=tmp_path/'c', base_url=url, progress=False)
+        assert len(srv.requests) == 3 + 4 * 3 and srv.requests[3].endswith('/S1Hand/Bolivia_103757_S1Hand.tif')
+        s1 = benchmark_dataset('sen1floods11', root=tmp_path/'c', base_url=url, progress=False, bands='s1')
+        assert len(srv.requests) == 15                                      # nothing fetched again
+    assert ds.shape() == (4, 15, 32, 32) and ds.bands[:3] == ['VV', 'VH', 'B01'] and s1.shape() == (4, 2, 32, 32)
+    assert ds.index['split'].tolist() == ['train', 'train', 'valid', 'test'] and ds.index['group'][0] == 'Bolivia'
+    m = ds.read(np.arange(4), 'mask')
+    assert (m[:, :2] == 255).all() and set(np.unique(m[:, 2:]).tolist()) == {0, 1, 255} and m[0, -1, -1] == 255   # -1 rows, NaN pixel
+    assert ds.read([0])[0, 0, -1, -1] == 0 and ds.classes == ['not water', 'water'] and ds.manifest['ignore_index'] == 255
+    raw = tmp_path/'c'/'sen1floods11'
+    chip = raw/'v1.1/data/flood_events/HandLabeled/S2Hand/Ghana_5079_S2Hand.tif'
+    kept = tmp_path/'c'/'downloads'/'sen1floods11'/chip.relative_to(raw)
+    chip.unlink(); (chip.parent/f'.{chip.name}.done').unlink()
+    with serve(files) as (srv, url):                                       # a lost chip: relinked from downloads/, no request
+        download_benchmark('sen1floods11', root=tmp_path/'c', base_url=url, progress=False)
+        assert srv.requests == [] and chip.is_file()
+        chip.unlink(); (chip.parent/f'.{chip.name}.done').unlink(); kept.unlink()  # lost there too: only it is fetched again
+        download_benchmark('sen1floods11', root=tmp_path/'c', base_url=url, progress=False)
+        assert srv.requests == ['/v1.1/data/flood_events/HandLabeled/S2Hand/Ghana_5079_S2Hand.tif']
+    chip.unlink(); chip.write_bytes(b'not a tiff')
+    with pytest.raises(LayoutError, match=r'Ghana_5079_S2Hand\.tif cannot be read.*Delete it, .*downloads/sen1floods11/v1\.1/.*\.Ghana_5079_S2Hand\.tif\.done'):
+        BENCHMARKS['sen1floods11'].convert(raw, tmp_path/'d', False)
+    xb, yb = dataloaders(ds, bs=2, device='cpu', progress=False).one_batch()
+    assert tuple(xb.shape) == (2, 15, 32, 32) and tuple(yb.shape) == (2, 32, 32)
 
 
 # --- bad downloads ------------------------------------------------------------------------------------------------------
@@ -327,4 +263,24 @@ def test_run_notebook_one_epoch_on_a_catalogue_name(tmp_path, monkeypatch):
                                progress_bar=False, parameters=dict(data='so2sat', model='eo_cnn_small', epochs=1, bs=8, out_dir=str(out)))
     m = json.loads((out/'metrics.json').read_text())
     assert m['valid']['n'] == 8 and len(m['valid']['classes']) == 17
+    assert len((out/'history.csv').read_text().splitlines()) == 2
+
+
+RUN_ENTRIES = ['eurosat_ms', 'eurosat_rgb', 'bigearthnet_v2', 'sen12ms', 'sen1floods11', 'breizhcrops', 'cloud38', 'cloud95']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', RUN_ENTRIES)
+def test_run_notebook_one_epoch_on_every_entry(name, tmp_path, monkeypatch):
+    "Each entry's miniature, downloaded from 127.0.0.1 and cached under EO_NB_DATA, trains one epoch via `-p data NAME` (slow: ~10-60 s each)."
+    papermill = pytest.importorskip('papermill')
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
+    ds = cache_entry(monkeypatch, name, tmp_path)
+    assert ds.path == tmp_path/'data'/'datasets'/name                    # where resolve_data looks for `-p data NAME`
+    out = tmp_path/'run'
+    papermill.execute_notebook(str(ROOT/'nbs'/'run.ipynb'), str(tmp_path/'out.ipynb'), cwd=str(ROOT/'nbs'), kernel_name='python3',
+                               progress_bar=False, parameters=dict(data=name, epochs=1, bs=2, out_dir=str(out)))
+    m = json.loads((out/'metrics.json').read_text())
+    n_valid, v = int((ds.index['split'] == 'valid').sum()), m['valid']
+    assert n_valid > 0 and (v['n'] == n_valid if 'n' in v else 0 < v['n_pixels'] <= n_valid * ds.shape('mask')[-1] ** 2), v
     assert len((out/'history.csv').read_text().splitlines()) == 2

@@ -3,27 +3,19 @@ downloads its miniature files in the exact official layout from 127.0.0.1 (check
 converts them with the official splits and feeds DataLoaders; another version, a missing split / metadata file and a
 corrupt archive fail clearly, naming the file and the fix, with nothing half-extracted; `-p data pastis` runs one epoch
 of run.ipynb on the cached dataset (~20 s)."""
-import loopback
-import contextlib, dataclasses, hashlib, http.server, json, threading
+import json
 from pathlib import Path
 
 import numpy as np, pytest
 
 import eo_nb.catalog_series as cs
-from eo_nb.catalog import BENCHMARKS, LayoutError, benchmark_dataset, download_benchmark, list_benchmarks
+from catalog_fixtures import mini_cloud95, patch_entry, serve
+from eo_nb.catalog import BENCHMARKS, LayoutError, benchmark_dataset, describe_benchmark, download_benchmark, list_benchmarks
 from eo_nb.catalog_series import mini_breizhcrops, mini_cloud, mini_pastis
 from eo_nb.loaders import dataloaders
 
 ROOT = Path(__file__).resolve().parents[1]
 MINE = ['pastis', 'breizhcrops', 'cloud38', 'cloud95']
-
-
-def serve(files):
-    "Serve `files` ({filename: bytes}) on 127.0.0.1; yields (server, base_url)."
-    return loopback.serve({'/' + k: v for k, v in files.items()})
-
-
-def patch_entry(monkeypatch, name, files): loopback.patch_entry(monkeypatch, BENCHMARKS, name, files)
 
 
 def fetch(monkeypatch, name, files, root, **options):
@@ -41,8 +33,11 @@ def test_entries_are_listed_with_their_facts():
     for n in MINE:
         b = BENCHMARKS[n]
         assert b.size and b.license and b.citation and b.recipe and b.source and b.files
-        for f in b.files: assert f.url.startswith('https://') and (f.md5 or 'No checksum is published' in b.source)
+        for f in b.files: assert f.url.startswith('https://') and bool(f.md5) != bool(f.no_checksum), (n, f.filename)
     assert BENCHMARKS['pastis'].files[0].md5 == 'cfc441bf18137ff0bbf4fad58828fb98'    # TorchGeo 0.5 pastis.py
+    assert [n for n in MINE if any(f.no_checksum for f in BENCHMARKS[n].files)] == ['breizhcrops', 'cloud38', 'cloud95']
+    d = describe_benchmark('cloud95')
+    assert d.count('no published checksum: none in the READMEs, Kaggle or TorchGeo') == 2 and 'sha256' not in d
 
 
 # --- PASTIS ----------------------------------------------------------------------------------------------------------------
@@ -131,9 +126,7 @@ def test_cloud38_chips_grouped_by_scene(tmp_path, monkeypatch):
 
 
 def test_cloud95_joins_both_training_archives(tmp_path, monkeypatch):
-    extra = mini_cloud('95-cloud_training_only_additional_to38-cloud', scenes=('LC08_L1TP_029041_20160720_20170222_01_T1',),
-                       filename='95-cloud_training_only_additional_to38-cloud.zip', seed=1)
-    ds = fetch(monkeypatch, 'cloud95', {**mini_cloud(), **extra}, tmp_path/'c', size=192)
+    ds = fetch(monkeypatch, 'cloud95', mini_cloud95(), tmp_path/'c', size=192)
     assert ds.shape('image') == (24, 4, 192, 192) and ds.index['group'].nunique() == 3
     assert sorted(ds.index.groupby('split').size().tolist()) == [8, 16]
     ne = benchmark_dataset('cloud95', root=tmp_path/'c', size=192, nonempty=True, progress=False)   # both archives' lists of informative patches

@@ -129,5 +129,17 @@ def test_run_notebook_on_the_real_landsat_scene(tmp_path, monkeypatch):
     s = L8/'LC08_L1TP_224078_20200518_20200518_01_RT'
     out = tmp_path/'run'
     papermill.execute_notebook(str(ROOT/'nbs'/'run.ipynb'), str(tmp_path/'out.ipynb'), cwd=str(ROOT), kernel_name='python3', progress_bar=False,
-                               parameters=dict(data=f'{s}.TIF', labels=f'{s}_polygons.gpkg', chip_size=32, epochs=1, out_dir=str(out)))
+                               parameters=dict(data=f'{s}.TIF', labels=f'{s}_polygons.gpkg', band_names='B2,B3,B4', chip_size=32, epochs=1, out_dir=str(out)))
     assert (out/'prediction.tif').stat().st_size > 0 and json.loads((out/'config.json').read_text())['status'] == 'complete'
+
+def test_split_counts_warns_of_a_class_missing_from_training(scene, tmp_path, monkeypatch):
+    "One polygon per class and a leak-free split: the run says which class training lacks, counted in labelled pixels."
+    from eo_nb.loaders import dataloaders
+    from eo_nb.experiment import split_counts
+    monkeypatch.setenv('EO_NB_DATA', str(tmp_path/'data'))
+    sc, gpkg, _ = scene
+    ds = create_dataset(sc, labels=gpkg, size=32, progress=False)
+    grp = ds.index['group'].to_numpy()
+    dls = dataloaders(ds, splits=(np.flatnonzero(grp != 'feature 0'), np.flatnonzero(grp == 'feature 0')), bs=2)   # feature 0: the water square
+    with pytest.warns(UserWarning, match=r"Classes \['water'\] are in valid but not in the training split"): df = split_counts(dls)
+    assert (df.loc['valid', 'water'], df.loc['train', 'water'], df.loc['train', 'crop']) == (32 * 32, 0, 32 * 32 + 16 * 16)

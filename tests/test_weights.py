@@ -179,8 +179,13 @@ def test_mismatches_refused(env, tiles):
     from eo_nb.loaders import dataloaders
     with pytest.raises(ValueError, match="are for model 'resnet18', not 'resnet50': use model='resnet18'"):
         check_params(data=str(tiles), model='resnet50', pretrained=R18)
-    with pytest.raises(NotImplementedError, match="'prithvi_eo_v1_100m' .*not available in eo_nb yet"):
-        check_params(data=str(tiles), pretrained='prithvi_eo_v1_100m')
+    facts_only = dataclasses.replace(WEIGHTS['prithvi_eo_v1_100m'], available=False)          # an entry eo_nb has no architecture for
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(WEIGHTS, 'prithvi_eo_v1_100m', facts_only)
+        with pytest.raises(NotImplementedError, match="'prithvi_eo_v1_100m' .*not available in eo_nb yet"):
+            check_params(data=str(tiles), pretrained='prithvi_eo_v1_100m')
+    with pytest.raises(ValueError, match="are for model 'prithvi_eo_v1_100m', not 'resnet18'"):
+        check_params(data=str(tiles), model='resnet18', pretrained='prithvi_eo_v1_100m')
     with pytest.raises(ValueError, match='name their own bands'):
         check_params(data=str(tiles), pretrained=R18, pretrained_bands='B01')
     dls = dataloaders(str(tiles), bs=16, device='cpu', progress=False)
