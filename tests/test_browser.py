@@ -102,6 +102,11 @@ def _dismiss_dialogs(page):
     while d.count() and d.first.is_visible():
         DIALOGS.append(d.first.inner_text()[:300])
         ART.mkdir(parents=True, exist_ok=True); page.screenshot(path=str(ART/f'dialog_{len(DIALOGS)}.png'))
+        sel = d.first.locator('select')                                   # kernel selection: under load it can default to 'No Kernel'
+        if sel.count():
+            opts = sel.first.evaluate("s => Array.from(s.options).map(o => [o.value, o.textContent.trim()])")
+            py = next((v for v, t in opts if t.lower().startswith('python')), None)
+            if py is not None: sel.first.select_option(value=py)
         btn = d.first.locator('.jp-Dialog-button.jp-mod-accept')
         (btn.first if btn.count() else d.first.locator('.jp-Dialog-button').last).click()
         page.wait_for_timeout(500)
