@@ -24,7 +24,7 @@ from .weights import is_weights_name, check_arch, weight_stats
 # %% auto #0
 __all__ = ['RUN_TASKS', 'require', 'run_source', 'segmentation_source', 'task_dataloaders', 'run_test_loader', 'check_params',
            'check_resume', 'experiment_learner', 'save_figure', 'metrics_summary', 'per_class_table', 'split_counts',
-           'headline', 'show_tiles', 'show_segmentation', 'plot_series_by_class']
+           'save_predictions', 'headline', 'show_tiles', 'show_segmentation', 'plot_series_by_class']
 
 # %% ../nbs/80_experiment.ipynb #72ad16e3
 def require(cond,    # the check that must hold
@@ -163,7 +163,7 @@ def task_dataloaders(p, device=None):
     from eo_nb.loaders import dataloaders
     ds = create_dataset(p.data_dir, **p.convert)
     stats = weight_stats(p.pretrained, p.band_names) if is_weights_name(p.pretrained) else None   # the normalisation the weights expect
-    return dataloaders(ds, p.task, bs=p.bs, valid_pct=p.valid_pct, seed=p.seed, bands=','.join(p.load_bands), indices=p.indices,
+    return dataloaders(ds, p.task, bs=p.bs, valid_pct=p.valid_pct, folds=p.folds, fold=p.fold, seed=p.seed, bands=','.join(p.load_bands), indices=p.indices,
                        aug=p.aug, crop=p.crop, stats=stats, device=device)
 
 def run_test_loader(p, dls):
@@ -182,6 +182,7 @@ def check_params(model:str='', data:str='sample', test_data:str='', bands:str='a
     require(not p.pretrained_bands or p.pretrained, "pretrained_bands names the bands of a `pretrained` file: give pretrained too, or leave it empty.")
     p.data_dir = run_source(p.data)
     kind = p.source_kind = source_kind(p.data_dir)
+    require(p.fold < max(p.folds, 1), f"fold={p.fold} does not exist: {'use 0 .. ' + str(p.folds - 1) if p.folds else 'set folds (e.g. 5) to cross-validate, or leave fold 0'}.")
     require(not p.band_names or kind in ('scene', 'raster_series'), f"band_names={p.band_names!r} name the bands of a raster scene or of dated rasters; "
             f"data {p.data_dir} is a {SOURCE_KINDS.get(kind, kind)}, whose bands are named by its files: leave band_names empty.")
     require(not p.labels or kind in ('scene', 'raster_series'), f"labels={p.labels!r} are for a raster scene or a folder of dated rasters; "
@@ -312,6 +313,16 @@ def split_counts(dls, test_dl=None)->'pd.DataFrame':
                                   "them and they will score 0. Label more of them (several polygons per class for a leak-free group split), "
                                   "or choose another split (seed, valid_pct).")
     return df
+
+def save_predictions(path, dls, targets, probs)->Path:
+    "The validation side's predictions as out-of-fold predictions: dataset rows, targets and probabilities (float16), atomically in an .npz."
+    import torch
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f:
+            np.savez_compressed(f, rows=np.asarray(dls.valid_ds.rows, np.int64), targets=np.asarray(torch.as_tensor(targets)),
+                                probs=np.asarray(torch.as_tensor(probs), np.float16), classes=np.array(dls.eo['classes'], dtype=str),
+                                dataset=np.array(str(dls.eo['dataset'])))
+    return Path(path)
 
 def headline(m:dict)->tuple[str, float]:
     "The headline score of a metrics section: accuracy (classes), mIoU (per pixel) or micro F1 (multi-label)."

@@ -27,9 +27,9 @@ def run_status(out_dir)->str:
 _NOT_PARAMS = ['run', 'path', 'status', 'train_time_s']
 
 def _entries(df)->list:
-    "What makes a leaderboard entry: every run parameter that varies in `df`, except the seed (else the model)."
+    "What makes a leaderboard entry: every run parameter that varies in `df`, except the seed and the cross-validation fold (else the model)."
     params = [c for c in df.columns if c not in _NOT_PARAMS and not (c.split('_', 1)[0] in ('valid', 'test') and c.split('_', 1)[1] in _HEAD)]
-    return [c for c in params if c != 'seed' and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df]
+    return [c for c in params if c not in ('seed', 'fold') and df[c].astype(str).nunique() > 1] or [c for c in ('model',) if c in df]
 _HEAD = ['accuracy', 'balanced_accuracy', 'f1_macro', 'kappa', 'miou', 'pixel_accuracy', 'map', 'f1_micro']
 
 def collect(root)->'pd.DataFrame':

@@ -19,7 +19,7 @@ from .data import AddIndices, parse_indices
 from .augment import Normalize, DihedralShift, JointDihedral, DropSteps
 
 # %% auto #0
-__all__ = ['TaskDataset', 'choose_split', 'batch_loader', 'dataloaders', 'test_dataloader']
+__all__ = ['TaskDataset', 'choose_split', 'batch_loader', 'dataloaders', 'test_dataloader', 'fold_rows']
 
 # %% ../nbs/25_loaders.ipynb #0a7023e4
 def _check_task(ds, t:Task):
@@ -169,6 +169,8 @@ def dataloaders(data,                    # an `EODataset`, or any source `eo_nb.
                 bs:int=None,             # batch size (default: the task's)
                 splits='auto',           # 'auto', 'stored', 'stratified', 'groups', 'random', or (train rows, valid rows)
                 valid_pct:float=0.2,     # share of validation samples when the split is drawn
+                folds:int=0,             # k-fold cross-validation: 0 (off) or k >= 2 folds over the rows not stored as 'test' (then `splits` is not used)
+                fold:int=0,              # the fold that is the validation side, 0 .. folds-1
                 seed:int=42,             # seeds the split and the shuffling
                 bands='all',             # 'all' or band names to serve, e.g. 'B04,B03,B02,B08'
                 indices=None,            # spectral indices appended as channels (image tasks), e.g. 'ndvi,ndwi'
@@ -190,7 +192,7 @@ def dataloaders(data,                    # an `EODataset`, or any source `eo_nb.
     if not 0 <= max_shift < 0.5: raise ValueError(f"max_shift={max_shift!r} must be in [0, 0.5): the largest shift as a fraction of the size.")
     band_idx = select_bands(ds.bands, bands)
     view = TaskDataset(ds, np.arange(len(ds)), t, band_idx)            # checks that the dataset fits the task
-    tr, va = choose_split(ds, t, splits, valid_pct, seed)
+    tr, va = fold_rows(ds, t, folds, fold, seed) if folds else choose_split(ds, t, splits, valid_pct, seed)
     if stats is None:
         st = ds.compute_stats(tr)
         stats = dict(mean=[st['mean'][i] for i in band_idx], std=[max(st['std'][i], 1e-6) for i in band_idx])
@@ -230,3 +232,16 @@ def test_dataloader(dls, data, bs:int=None, progress:bool=True, **convert)->Data
     idx = eo.get('indices') or []
     norm = [] if view.series else ([AddIndices(idx, view.bands)] if idx else []) + [Normalize(list(eo['mean']) + [0.] * len(idx), list(eo['std']) + [1.] * len(idx))]
     return batch_loader(view, bs or dls.train.bs, False, norm, dls.device, drop_last=False)
+
+def fold_rows(ds:EODataset, task, folds:int, fold:int, seed:int=42)->tuple[np.ndarray, np.ndarray]:
+    "Train and valid rows of fold `fold` of `folds` over the rows not stored as 'test': whole groups when the task splits by group, stratified by class when it has one."
+    from eo_nb.splits import kfold
+    t = get_task(task)
+    rows = np.flatnonzero(ds.index['split'].to_numpy() != 'test')
+    g = ds.index['group'].to_numpy()[rows]
+    groups = g if t.split == 'groups' and (g != '').all() and len(set(g)) > 1 else None
+    labels = ds.labels[rows] if t.target == 'label' else None
+    try: tr, va = kfold(labels if labels is not None else len(rows), folds, fold, seed, groups)
+    except ValueError as e: raise ValueError(f"{e} (dataset {ds.path}: {len(rows)} rows{f', {len(set(groups))} groups' if groups is not None else ''}; "
+                                             "use fewer folds)") from None
+    return rows[tr], rows[va]

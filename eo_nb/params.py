@@ -42,6 +42,8 @@ PARAMS = {p.name: p for p in [
     Param('lr', float, 3e-3, "peak learning rate", lambda v: 0 < v < 10, 'a positive number such as 3e-3'),
     Param('bs', int, 0, "batch size; 0: the task's default (32 tiles, 16 chips, 64 pixel series, 8 image series)", lambda v: v >= 0, "0 (the task's default) or at least 1"),
     Param('seed', int, 42, "seeds the split, the weights and the augmentations", lambda v: 0 <= v < 2**32, 'in [0, 2**32), e.g. 42'),
+    Param('folds', int, 0, "k-fold cross-validation: 0 (off: valid_pct or the dataset's stored split) or k (at least 2) folds over the samples not stored as test, whole groups (scenes, parcels, polygons) per fold; sweep over fold to run them all", lambda v: v == 0 or v >= 2, "0 (off) or at least 2"),
+    Param('fold', int, 0, "with folds: the fold held out for validation, 0 .. folds-1", lambda v: v >= 0, "0 .. folds-1"),
     Param('valid_pct', float, 0.2, "share of samples held out for validation (stratified by class, or by scene / patch) when the dataset stores no split", lambda v: 0 < v < 1, 'between 0 and 1, e.g. 0.2'),
     Param('wd', float, 0.05, "weight decay (AdamW)", lambda v: 0 <= v < math.inf, 'a number >= 0, e.g. 0.05 (0: none)'),
     Param('label_smoothing', float, 0.1, "label smoothing of the cross-entropy (classification); 0: none", lambda v: 0 <= v < 1, 'a number in [0, 1), e.g. 0.1 (0: none)'),
