@@ -302,8 +302,17 @@ def _datasets(a)->int:
         print(f"dataset: {ds.path} ({len(ds)} samples; papermill nbs/run.ipynb out.ipynb -p data {a.name})")
     return 0
 
+def _ensemble(a)->int:
+    "`eo_nb ensemble RUN... --test DATA`: the runs' probabilities averaged and scored, printed, and written to --out when given."
+    from eo_nb.ensemble import ensemble
+    w = a.weights if a.weights in ('equal', 'valid') else [float(v) for v in a.weights.split(',')]
+    m = ensemble(a.runs, a.test, weights=w, out_dir=a.out)['test']
+    print(json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float))}, indent=1))
+    if a.out: print(f"eo_nb: the ensemble of {len(a.runs)} runs is in {a.out}")
+    return 0
+
 def main(argv=None):
-    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`."
+    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`, `eo_nb ensemble RUN... --test DATA`."
     import argparse
     ap = argparse.ArgumentParser(prog='eo_nb', description='eo_nb experiments in batch')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -325,10 +334,15 @@ def main(argv=None):
     d.add_argument('name', nargs='?'); d.add_argument('--download', action='store_true', help='download NAME and convert it to an eo_nb dataset')
     d.add_argument('--recipe', action='store_true', help="list the papers' recipes and scores instead of the citations")
     d.add_argument('--root', default=None, help='cache folder (default: the data root, $EO_NB_DATA)')
+    en = sub.add_parser('ensemble', help='average the probabilities of finished runs of one task on DATA and score them: eo_nb ensemble RUN... --test DATA')
+    en.add_argument('runs', nargs='+'); en.add_argument('--test', required=True, help='labelled data to predict and score (a dataset or any source)')
+    en.add_argument('--weights', default='equal', help="'equal', 'valid' (each run's validation score) or one number per run, comma-separated")
+    en.add_argument('--out', default=None, help='write the ensemble as a run folder here (config.json, metrics.json, predictions.npz)')
     a = ap.parse_args(argv)
     try:
         if a.cmd == 'notebook': print(run_notebook()); return 0
         if a.cmd == 'datasets': return _datasets(a)
+        if a.cmd == 'ensemble': return _ensemble(a)
         if a.cmd == 'run':
             from papermill.exceptions import PapermillExecutionError
             types = {k: v['type'] for k, v in run_params().items()}
