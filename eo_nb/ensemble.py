@@ -16,7 +16,7 @@ __all__ = ['load_run', 'run_probs', 'ensemble']
 
 # %% ../nbs/87_ensemble.ipynb #7bb2e26c
 def load_run(run)->tuple[object, dict]:
-    "The model of a finished run folder (`model.pth`: a network; `model.joblib`: a random forest) and its metadata (task, classes, bands, statistics)."
+    "The network of a finished run folder (its `model.pth`) and its metadata (task, classes, bands, statistics); random forests (pickles) are refused."
     d = resolve_path(run, 'run folder')
     cfg = d/'config.json'
     if not cfg.exists(): raise FileNotFoundError(f"{d} is not a run folder (no config.json): give folders written by run.ipynb or `eo_nb sweep`.")
@@ -26,10 +26,8 @@ def load_run(run)->tuple[object, dict]:
         from eo_nb.learner import load_run_model
         return load_run_model(d/'model.pth')
     if (d/'model.joblib').exists():
-        import joblib
-        obj = joblib.load(d/'model.joblib')                   # written by eo_nb.learner.save_baseline in this run folder
-        if not isinstance(obj, dict) or obj.get('format') != 'eo_nb.sklearn/1': raise ValueError(f"{d/'model.joblib'} is not an eo_nb baseline (save_baseline).")
-        return obj['model'], {k: v for k, v in obj.items() if k not in ('format', 'model')}
+        raise ValueError(f"The run {d} is a random forest: its model.joblib is a pickle, and eo_nb never unpickles files (they can run "
+                         "code). Ensembles take network runs (model.pth, loaded with weights_only=True); leave this run out.")
     raise FileNotFoundError(f"The run {d} has no model.pth or model.joblib: it did not save a model.")
 
 def run_probs(model, meta:dict, data, bs:int=64, device=None, progress:bool=False)->tuple[np.ndarray, np.ndarray]:
