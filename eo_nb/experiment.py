@@ -137,7 +137,8 @@ def _check_labelled(path, bands, other)->dict:
     given = [b.strip() for b in other['band_names'].split(',')] if other.get('band_names') else None
     if source_kind(path) == 'scene':
         with rasterio.open(path) as src: names = scene_bands(src, given)
-        _check_chip_size(other['chip_size'], (raster_meta(path)['height'], raster_meta(path)['width']), f"the scene {path}")
+        m = raster_meta(path)
+        _check_chip_size(other['chip_size'], (m['height'], m['width']), f"the scene {path}")
         conv = dict(labels=lab, column=col, size=other['chip_size'], bands=given)
     else: names, conv = [str(b) for b in open_series(path, given)['band'].values], dict(labels=lab, column=col, bands=given)
     return dict(classes=classes, n_tiles=n, names=names, convert={k: v for k, v in conv.items() if v is not None})

@@ -107,8 +107,8 @@ def scene_polygons_source(scene,                 # a raster scene (GeoTIFF, COG,
     else:
         g = labels if hasattr(labels, 'geometry') else read_labels(labels, column)
         col = pick_column(g, column or g.attrs.get('column'), g.attrs.get('path', 'the labels'))
-        mask, classes = rasterize_labels(g, grid, col, classes, all_touched, overlap)
-        gg = to_grid(g, grid, g.attrs.get('path', 'the labels'))
+        gg = to_grid(g, grid, g.attrs.get('path', 'the labels'))                 # reprojected and cropped once, for both rasters
+        mask, classes = rasterize_labels(gg, grid, col, classes, all_touched, overlap)
         owner = burn(gg, np.arange(1, len(gg) + 1), grid, all_touched, overlap, fill=0, dtype='int32')
     wins = labelled_windows(mask, size, stride, min_labelled)
     if not len(wins):
