@@ -2,11 +2,16 @@
 
 For each split seed, the 120 tiles of ../shared/data/eurosat_ms_subset are split (stratified) into a training
 folder and a held-out test folder (`split_folder`, 30 % test = 36 tiles). Both models see only the training
-folder: the random forest gets all of it (84 tiles, all 13 bands); the CNN keeps 20 % of it for validation
-(best-epoch choice) and trains on the rest. Both are scored once on the test tiles. Each folder is converted to an
+folder: the random forest gets all of it (84 tiles, all 13 bands); the CNN keeps --valid_pct of it for monitoring
+(and, with --keep best, for the choice of epoch) and trains on the rest. Both are scored once on the test tiles. Each folder is converted to an
 eo_nb dataset in the seed's temporary folder (`create_dataset`), then served by `eo_nb.loaders`.
+With `--ensemble K` the CNN side is K networks trained on the same training folder as run.ipynb trains them with
+`-p seed s`, `s+1000`, `s+2000`...: each keeps other validation tiles and starts from another initialisation; their
+(test-time-augmented) probabilities are averaged, as `eo_nb ensemble` averages runs.
+The per-split scores are compared with `eo_nb.compare.paired_test` (paired t-test and Wilcoxon over splits). Each finished split is written to `--out` at once; `--resume` skips the
+splits already there, so an interrupted run loses at most one split.
 
-    python benchmarks/eurosat_subset_recipe.py [--seeds 0 1 2] [--model eo_cnn] [--epochs 60] [--lr 3e-3]
+    python benchmarks/eurosat_subset_recipe.py [--seeds 0 1 2] [--model eo_cnn] [--epochs 60] [--lr 3e-3] [--ensemble 1]
 """
 import argparse, json, sys, tempfile, time
 from pathlib import Path
@@ -27,11 +32,17 @@ def main():
     ap.add_argument('--wd', type=float, default=0.05); ap.add_argument('--label_smoothing', type=float, default=0.1)
     ap.add_argument('--bands', default='all'); ap.add_argument('--mixup', type=float, default=0.)
     ap.add_argument('--tta', action='store_true'); ap.add_argument('--keep', default='last', help="'last' epoch or 'best' on validation"); ap.add_argument('--crop', type=float, default=1.); ap.add_argument('--valid_pct', type=float, default=0.2); ap.add_argument('--out', default='')
+    ap.add_argument('--ensemble', type=int, default=1, help='networks per split (different initialisations), probabilities averaged')
+    ap.add_argument('--resume', action='store_true', help='keep the splits already in --out and run the others')
     a = ap.parse_args()
     src = (shared_data() or Path('../shared/data'))/'eurosat_ms_subset'
     if not src.exists(): sys.exit(f"skipped: {src} not found (set EO_NB_SHARED_DATA)")
-    rows = []
+    prev = json.loads(Path(a.out).read_text()) if a.resume and a.out and Path(a.out).exists() else {}
+    if prev and {k: v for k, v in prev['args'].items() if k not in ('seeds', 'resume')} != {k: v for k, v in vars(a).items() if k not in ('seeds', 'resume')}:
+        sys.exit(f"--resume: {a.out} was written with other arguments ({prev['args']}); give another --out")
+    rows = [r for r in prev.get('per_seed', []) if r['seed'] in a.seeds]
     for seed in a.seeds:
+        if any(r['seed'] == seed for r in rows): print(f"seed {seed}: kept from {a.out}"); continue
         with tempfile.TemporaryDirectory() as d:
             train, test = split_folder(src, d, test_pct=0.3, seed=seed)
             train_ds = create_dataset(train, dest=Path(d)/'train_ds', progress=False)
@@ -43,16 +54,25 @@ def main():
             rf = create_model('rf', X.shape[1], len(train_ds.classes), seed=seed).fit(X, train_ds.labels)
             assert test_ds.classes == dls.eo['classes'], (test_ds.classes, dls.eo['classes'])
             rf_m = classification_metrics(test_ds.labels, rf.predict(test_ds.read(np.arange(len(test_ds)), 'image')), dls.eo['classes'])
-            learn = eo_learner(dls, a.model, out_dir=Path(d)/'run', seed=seed, wd=a.wd, label_smoothing=a.label_smoothing, mixup=a.mixup, keep=a.keep)
-            learn.remove_cb(ProgressCallback)
-            t0 = time.time(); learn.fit_one_cycle(a.epochs, a.lr); dt = time.time() - t0
-            cnn_m = evaluate(learn, test_dataloader(dls, test_ds), tta=a.tta)[0]
+            probs, dt, members = [], 0., []
+            for k in range(a.ensemble):   # member k: run.ipynb with -p seed seed+1000k: other validation tiles, initialisation, batch order
+                if k: dls = dataloaders(train_ds, 'classification', bands=a.bands, valid_pct=a.valid_pct, seed=seed + 1000 * k, bs=a.bs, crop=a.crop)
+                learn = eo_learner(dls, a.model, out_dir=Path(d)/f'run{k}', seed=seed + 1000 * k, wd=a.wd, label_smoothing=a.label_smoothing, mixup=a.mixup, keep=a.keep)
+                learn.remove_cb(ProgressCallback)
+                t0 = time.time(); learn.fit_one_cycle(a.epochs, a.lr); dt += time.time() - t0
+                m, p, y = evaluate(learn, test_dataloader(dls, test_ds), tta=a.tta)
+                probs.append(p); members.append(round(m['accuracy'], 4))
+            cnn_m = classification_metrics(y, np.mean(probs, 0).argmax(1), dls.eo['classes'])
+            first = {f'first{j}_acc': float((np.mean(probs[:j], 0).argmax(1) == y).mean()) for j in (1, 3) if j < a.ensemble}   # smaller ensembles, same members
             rows.append(dict(seed=seed, rf_acc=rf_m['accuracy'], rf_kappa=rf_m['kappa'], cnn_acc=cnn_m['accuracy'],
-                             cnn_kappa=cnn_m['kappa'], cnn_f1=cnn_m['f1_macro'], train_s=round(dt, 1)))
+                             cnn_kappa=cnn_m['kappa'], cnn_f1=cnn_m['f1_macro'], **first, member_acc=members, train_s=round(dt, 1)))
             print(json.dumps(rows[-1]), flush=True)
-    summ = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != 'seed'}
-    res = dict(args=vars(a), per_seed=rows, mean=summ)
-    print('mean:', json.dumps(summ))
+            if a.out: write_json(a.out, dict(args=vars(a), per_seed=rows, partial=True))
+    summ = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ('seed', 'member_acc')}
+    from eo_nb.compare import paired_test
+    test = {t: paired_test([r['cnn_acc'] for r in rows], [r['rf_acc'] for r in rows], test=t) for t in ('t', 'wilcoxon')}
+    res = dict(args=vars(a), per_seed=rows, mean=summ, cnn_vs_rf=test)
+    print('mean:', json.dumps(summ)); print('CNN vs RF (accuracy, paired over splits):', json.dumps(test, default=str))
     if a.out: write_json(a.out, res)
 
 if __name__ == '__main__': main()

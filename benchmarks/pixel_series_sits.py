@@ -6,6 +6,10 @@ The random forest (scikit-learn, 500 trees) sees the raw series flattened (missi
 lines; --out writes them.
 
     .venv/bin/python benchmarks/pixel_series_sits.py --data samples_modis_ndvi.npz cerrado_2classes.npz --models tempcnn lstm ltae --seeds 0 1 2 --epochs 30 --out benchmarks/results/pixel_series_sits.json
+    .venv/bin/python benchmarks/pixel_series_sits.py --summarize benchmarks/results/pixel_series_sits.json   # summary rows only
+
+The last rows (`what: summary`) are computed from the others: per dataset and model, the mean over seeds of each
+score, the range of training times, and for each network its margin over the random forest (mean OA, in points).
 """
 import argparse, json, time, tempfile, warnings
 import numpy as np
@@ -15,12 +19,31 @@ from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 from eo_nb.metrics import classification_metrics
 
+def summarize(rows):
+    "The rows without old summaries, plus one summary row per dataset and model (means over seeds)."
+    rows = [r for r in rows if r.get('what') != 'summary']
+    for name in dict.fromkeys(r['data'] for r in rows):
+        rf = np.mean([r['accuracy'] for r in rows if r['data'] == name and r['model'] == 'random forest'])
+        for model in dict.fromkeys(r['model'] for r in rows if r['data'] == name):
+            rs = [r for r in rows if r['data'] == name and r['model'] == model]
+            s = dict(what='summary', data=name, model=model, seeds=[r['seed'] for r in rs],
+                     **{f'mean_{k}': round(float(np.mean([r[k] for r in rs])), 4) for k in ('accuracy', 'kappa', 'f1_macro')})
+            if 'train_s' in rs[0]:
+                s.update(train_s_min=min(r['train_s'] for r in rs), train_s_max=max(r['train_s'] for r in rs),
+                         points_over_forest=round(100 * (s['mean_accuracy'] - rf), 2))
+            rows.append(s)
+    nets = [r['train_s'] for r in rows if 'train_s' in r and r.get('what') != 'summary']
+    if nets: rows.append(dict(what='summary', data='all', model='all networks', train_s_min=min(nets), train_s_max=max(nets)))
+    return rows
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', nargs='+', default=['samples_modis_ndvi.npz']); ap.add_argument('--models', nargs='+', default=['tempcnn', 'ltae'])
     ap.add_argument('--seeds', nargs='+', type=int, default=[0]); ap.add_argument('--epochs', type=int, default=30)
     ap.add_argument('--bs', type=int, default=64); ap.add_argument('--lr', type=float, default=3e-3); ap.add_argument('--out', default='')
+    ap.add_argument('--summarize', default='', help='only recompute the summary rows of this results file')
     a = ap.parse_args()
+    if a.summarize: return write_json(a.summarize, summarize(json.load(open(a.summarize))))
     root = shared_data() and shared_data()/'sits_timeseries'
     if not root or not root.exists(): raise SystemExit('../shared/data/sits_timeseries not found (set EO_NB_SHARED_DATA)')
     rows = []
@@ -43,6 +66,9 @@ def main():
                     dt = time.perf_counter() - t0
                     m = evaluate(learn)[0]
                 emit(data=name, model=model, seed=seed, epochs=a.epochs, train_s=round(dt, 1), accuracy=m['accuracy'], f1_macro=m['f1_macro'], kappa=m['kappa'])
+    rows = summarize(rows)
+    for r in rows:
+        if r.get('what') == 'summary': print(json.dumps(r))
     if a.out: write_json(a.out, rows)
 
 if __name__ == '__main__': main()

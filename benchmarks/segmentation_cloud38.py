@@ -8,6 +8,10 @@ majority class of the training pixels, and a brightness threshold (mean of the 4
 pixels. Prints JSON lines; --out writes them.
 
     .venv/bin/python benchmarks/segmentation_cloud38.py --models eo_cnn resnet18 --seeds 0 1 2 --epochs 30 --out benchmarks/results/segmentation_cloud38.json
+    .venv/bin/python benchmarks/segmentation_cloud38.py --summarize benchmarks/results/segmentation_cloud38.json   # summary rows only
+
+The last rows (`what: summary`) are computed from the others: per encoder, the mean over seeds of each score, the
+range of training times and the largest change TTA made to mIoU.
 """
 import argparse, json, time, tempfile, warnings
 import numpy as np
@@ -17,13 +21,27 @@ from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 from eo_nb.metrics import segmentation_metrics
 
+def summarize(rows):
+    "The rows without old summaries, plus one summary row per encoder (means over seeds)."
+    rows = [r for r in rows if r.get('what') != 'summary']
+    for enc in dict.fromkeys(r['encoder'] for r in rows if r['what'] == 'unet'):
+        rs = [r for r in rows if r['what'] == 'unet' and r['encoder'] == enc]
+        mean = lambda k: round(float(np.mean([r[k] for r in rs])), 4)
+        rows.append(dict(what='summary', encoder=enc, seeds=[r['seed'] for r in rs],
+                         **{f'mean_{k}': mean(k) for k in ('pixel_accuracy', 'miou', 'iou_cloud', 'tta_pixel_accuracy', 'tta_miou')},
+                         train_s_min=min(r['train_s'] for r in rs), train_s_max=max(r['train_s'] for r in rs),
+                         max_abs_tta_change_miou=round(max(abs(r['tta_miou'] - r['miou']) for r in rs), 4)))
+    return rows
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--models', nargs='+', default=['eo_cnn']); ap.add_argument('--seeds', nargs='+', type=int, default=[0])
     ap.add_argument('--epochs', type=int, default=30); ap.add_argument('--chip', type=int, default=64)
     ap.add_argument('--bs', type=int, default=16); ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--crop', type=float, default=0.5); ap.add_argument('--out', default='')
+    ap.add_argument('--summarize', default='', help='only recompute the summary rows of this results file')
     a = ap.parse_args()
+    if a.summarize: return write_json(a.summarize, summarize(json.load(open(a.summarize))))
     folder = (shared_data() or None) and shared_data()/'cloud38_landsat8'
     if not folder or not folder.exists(): raise SystemExit('../shared/data/cloud38_landsat8 not found (set EO_NB_SHARED_DATA)')
     rows = []
@@ -53,6 +71,8 @@ def main():
                  pixel_accuracy=m['pixel_accuracy'], miou=m['miou'], f1_macro=m['f1_macro'],
                  iou_cloud=m['per_class']['cloud']['iou'], iou_clear=m['per_class']['clear']['iou'],
                  tta_pixel_accuracy=mt['pixel_accuracy'], tta_miou=mt['miou'])
+    rows = summarize(rows)
+    for r in rows[-len(a.models):]: print(json.dumps(r))
     if a.out: write_json(a.out, rows)
 
 if __name__ == '__main__': main()

@@ -11,6 +11,10 @@ budgets of k series per class drawn from the training part (draw seeds 0-2):
 Prints JSON lines; --out writes them.
 
     .venv/bin/python benchmarks/ssl_sits.py --model tempcnn --ssl_epochs 20 --budgets 5 10 25 --out benchmarks/results/ssl_sits.json
+    .venv/bin/python benchmarks/ssl_sits.py --summarize benchmarks/results/ssl_sits.json   # summary rows only
+
+The last rows (`what: summary`) are computed from the others: per label budget, the mean over draws of each score and
+what pretraining adds to it (in points).
 """
 import argparse, json, time, tempfile, warnings
 import numpy as np
@@ -23,12 +27,27 @@ from eo_nb.convert import create_dataset
 from eo_nb.loaders import dataloaders
 from eo_nb.learner import eo_learner, evaluate
 
+SCORES = ('random_linear', 'ssl_linear', 'random_knn', 'ssl_knn', 'scratch_finetune', 'ssl_finetune')
+
+def summarize(rows):
+    "The rows without old summaries, plus one summary row per label budget (means over draws)."
+    rows = [r for r in rows if r.get('what') != 'summary']
+    for k in dict.fromkeys(r['per_class'] for r in rows if r['what'] == 'budget'):
+        rs = [r for r in rows if r['what'] == 'budget' and r['per_class'] == k]
+        m = {f'mean_{s}': round(float(np.mean([r[s] for r in rs])), 4) for s in SCORES}
+        gain = {f'{w}_gain_points': round(100 * (m[f'mean_ssl_{w}'] - m[f'mean_{b}_{w}']), 1)
+                for w, b in (('linear', 'random'), ('knn', 'random'), ('finetune', 'scratch'))}
+        rows.append(dict(what='summary', model=rs[0]['model'], per_class=k, n_labelled=rs[0]['n_labelled'], draws=[r['draw'] for r in rs], **m, **gain))
+    return rows
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default='tempcnn'); ap.add_argument('--ssl_epochs', type=int, default=20)
     ap.add_argument('--budgets', nargs='+', type=int, default=[5, 10, 25]); ap.add_argument('--draws', nargs='+', type=int, default=[0, 1, 2])
     ap.add_argument('--ft_epochs', type=int, default=30); ap.add_argument('--workdir', default='/tmp/eo_nb_ssl'); ap.add_argument('--out', default='')
+    ap.add_argument('--summarize', default='', help='only recompute the summary rows of this results file')
     a = ap.parse_args()
+    if a.summarize: return write_json(a.summarize, summarize(json.load(open(a.summarize))))
     root = shared_data() and shared_data()/'sits_timeseries'
     if not root or not root.exists(): raise SystemExit('../shared/data/sits_timeseries not found (set EO_NB_SHARED_DATA)')
     rows = []
@@ -61,6 +80,8 @@ def main():
                     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.ft_epochs, 3e-3)
                     r[f'{name}_finetune'] = evaluate(learn)[0]['accuracy']
             emit(what='budget', model=a.model, per_class=k, draw=draw, n_labelled=len(few), n_valid=len(va), **{k2: round(v, 4) for k2, v in r.items()})
+    rows = summarize(rows)
+    for r in rows[-len(a.budgets):]: print(json.dumps(r))
     if a.out: write_json(a.out, rows)
 
 if __name__ == '__main__': main()

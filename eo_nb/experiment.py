@@ -315,14 +315,16 @@ def split_counts(dls, test_dl=None)->'pd.DataFrame':
                                   "or choose another split (seed, valid_pct).")
     return df
 
-def save_predictions(path, dls, targets, probs)->Path:
-    "The validation side's predictions as out-of-fold predictions: dataset rows, targets and probabilities (float16), atomically in an .npz."
+def save_predictions(path, dls, targets, probs, ds=None)->Path:
+    "Per-sample predictions of `ds` (default: the validation side, i.e. out-of-fold predictions): dataset rows, targets and probabilities (float16), atomically in an .npz."
     import torch
+    ds = dls.valid_ds if ds is None else ds
+    dataset = dls.eo['dataset'] if ds is dls.valid_ds else ds.ds.path
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f:
-            np.savez_compressed(f, rows=np.asarray(dls.valid_ds.rows, np.int64), targets=np.asarray(torch.as_tensor(targets)),
+            np.savez_compressed(f, rows=np.asarray(ds.rows, np.int64), targets=np.asarray(torch.as_tensor(targets)),
                                 probs=np.asarray(torch.as_tensor(probs), np.float16), classes=np.array(dls.eo['classes'], dtype=str),
-                                dataset=np.array(str(dls.eo['dataset'])))
+                                dataset=np.array(str(dataset)))
     return Path(path)
 
 def headline(m:dict)->tuple[str, float]:

@@ -10,9 +10,9 @@ from .core import *
 from .params import PARAMS
 
 # %% auto #0
-__all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'execute_run', 'SweepLockedError', 'run_sweep', 'run_once',
-           'main', 'run_status', 'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard', 'plot_curves',
-           'save_report']
+__all__ = ['run_notebook', 'run_params', 'SweepError', 'load_sweep', 'execute_run', 'SweepLockedError', 'SweepLock', 'run_sweep',
+           'run_once', 'main', 'run_status', 'collect', 'leaderboard', 'format_leaderboard', 'plot_leaderboard',
+           'plot_curves', 'save_report']
 
 # %% ../nbs/85_sweep.ipynb #ae1623b4
 # moved to eo_nb.leaderboard (reading run folders); still importable from here
@@ -99,8 +99,8 @@ def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid'
               )->dict:
     "The checked sweep: its folder and the list of runs (id, params, out_dir), before anything runs."
     spec, where = _read_spec(src)
-    bad = sorted(set(spec) - {'name', 'grid', 'fixed', 'runs', 'notebook'})
-    if bad: raise SweepError(f"{where}: unknown keys {bad}; a sweep has 'name', 'fixed', 'grid', 'runs' (and 'notebook').")
+    bad = sorted(set(spec) - {'name', 'grid', 'fixed', 'runs', 'notebook', 'search'})
+    if bad: raise SweepError(f"{where}: unknown keys {bad}; a sweep has 'name', 'fixed', 'grid', 'runs' (and 'notebook'), or 'search' (eo_nb.search).")
     nb = Path(nb or spec.get('notebook') or run_notebook())
     P = run_params(nb)
     for part, t, what in [('fixed', dict, 'a mapping of parameter: value'), ('grid', dict, 'a mapping of parameter: list of values'),
@@ -125,11 +125,15 @@ def load_sweep(src,                  # a YAML / TOML file, or a dict with 'grid'
     for k, v in fixed.items(): _check_value(k, v, P, f"{where}: fixed.{k}")
     for i, r in enumerate(extra):
         for k, v in r.items(): _check_value(k, v, P, f"{where}: runs[{i}].{k}")
+    name = re.sub(r'[^A-Za-z0-9_.-]+', '-', str(spec.get('name') or 'sweep'))
+    root = Path(out_root)/name
+    if 'search' in spec:       # a search samples its runs: eo_nb.search checks the section and runs it
+        if grid or extra: raise SweepError(f"{where}: a sweep has a grid / runs or a search, not both: put grid lists in search.space as lists of choices.")
+        if not isinstance(spec['search'], dict): raise SweepError(f"{where}: search must be a mapping (space, sampler, trials, ...: see eo_nb.search).")
+        return dict(name=name, root=str(root), notebook=str(nb), runs=[], varying=[], fixed=fixed, search=spec['search'])
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] if grid else ([{}] if not extra else [])
     params = [{**fixed, **c} for c in combos] + [{**fixed, **r} for r in extra]
     varying = [k for k in P if len({json.dumps(p.get(k, P[k]['default'])) for p in params}) > 1]
-    name = re.sub(r'[^A-Za-z0-9_.-]+', '-', str(spec.get('name') or 'sweep'))
-    root = Path(out_root)/name
     runs, seen = [], set()
     for p in params:
         rid = _run_id(p, varying)
@@ -155,16 +159,22 @@ def _papermill(argv):
     sys.modules.setdefault('rfc3987_syntax', None)    # jsonschema's optional IRI grammar: 0.7 s of import that notebooks never use
     import yaml, signal, papermill as pm
     nb, out, params, cwd, *limit = argv
-    if limit and float(limit[0]) > 0:                 # stop here, so that papermill shuts its kernel down (no orphan)
-        def _stop(*_): raise TimeoutError(f"the run took longer than {limit[0]} s")
-        signal.signal(signal.SIGALRM, _stop); signal.setitimer(signal.ITIMER_REAL, float(limit[0]))
+    class Stopped(BaseException): pass
+    def _stop(*_): raise Stopped()
+    signal.signal(signal.SIGTERM, _stop)              # SIGTERM too stops here, so that papermill shuts its kernel down (no orphan)
+    if limit and float(limit[0]) > 0:
+        def _late(*_): raise TimeoutError(f"the run took longer than {limit[0]} s")
+        signal.signal(signal.SIGALRM, _late); signal.setitimer(signal.ITIMER_REAL, float(limit[0]))
     try: pm.execute_notebook(nb, out, parameters=yaml.safe_load(params), cwd=cwd, progress_bar=False, shutdown_kernel='immediate')
     except TimeoutError as e: print(f"eo_nb: {e}", file=sys.stderr); sys.exit(124)
+    except Stopped: print("eo_nb: stopped (SIGTERM)", file=sys.stderr); sys.exit(143)
 
 def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs']`
                 notebook,                 # the experiment notebook
                 threads:int=None,         # CPU threads for the run's torch / BLAS (default: all)
                 timeout:float=None,       # seconds before the run is stopped and recorded as failed
+                watch=None,               # called with the run folder every `poll` s while the run goes: a reason (str) stops it, not a failure
+                poll:float=1.,
                )->dict:
     "Execute one run with papermill in a fresh process; record a failure in `sweep_error.json`. Returns its status record."
     out = Path(run['out_dir']); out.mkdir(parents=True, exist_ok=True)
@@ -176,13 +186,23 @@ def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs'
     if threads: env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), EO_NB_THREADS=str(threads))
     cmd = [sys.executable, '-c', 'import sys; from eo_nb.sweep import _papermill; _papermill(sys.argv[1:])',
            str(notebook), str(out/'run.ipynb'), yaml.safe_dump(params), _run_cwd(notebook), str(timeout or 0)]
-    t0 = time.time()
+    t0, why = time.time(), None
     with open(out/'papermill.log', 'w') as log:
-        try: rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout and timeout + 60).returncode
-        except subprocess.TimeoutExpired: rc = 'timeout'       # the runner itself did not stop in time
-    if rc == 124: rc = 'timeout'
-    rec = dict(id=run['id'], seconds=round(time.time() - t0, 1), returncode=rc)
-    if rc != 0:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            while (rc := p.poll()) is None:
+                if timeout and time.time() - t0 > timeout + 60: rc = 'timeout'; break      # the runner itself did not stop in time
+                if watch and (why := watch(out)): rc = 'stopped'; break
+                try: p.wait(poll)
+                except subprocess.TimeoutExpired: pass
+        finally:
+            if p.poll() is None:                     # stopped here (or this process interrupted): SIGTERM, then papermill stops its kernel
+                p.terminate()
+                try: p.wait(30)
+                except subprocess.TimeoutExpired: p.kill(); p.wait()
+    rc = {124: 'timeout', 143: -15}.get(rc, rc)
+    rec = dict(id=run['id'], seconds=round(time.time() - t0, 1), returncode=rc, **({'stopped': why} if why else {}))
+    if rc not in (0, 'stopped'):
         why = (f"killed by signal {-rc}" if isinstance(rc, int) and rc < 0 else f"stopped after {timeout} s" if rc == 'timeout'
                else f"papermill exited with {rc}")
         e = dict(rec, reason=why, **_notebook_error(out/'run.ipynb'))
@@ -195,8 +215,8 @@ def execute_run(run:dict,                 # one entry of `load_sweep(...)['runs'
 class SweepLockedError(RuntimeError):
     "Another live process is running a sweep into the same folder."
 
-class _Lock:
-    "An exclusive lock file holding the owner's pid; a lock left by a dead process is taken over."
+class SweepLock:
+    "An exclusive lock file holding the owner's pid; a lock left by a dead process is taken over: one sweep or search per folder."
     def __init__(self, path): self.path = Path(path)
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +254,9 @@ def run_sweep(src,                     # a sweep file, a dict, or the result of 
     from concurrent.futures import ThreadPoolExecutor, as_completed
     check_cluster(cluster)
     sw = src if isinstance(src, dict) and 'runs' in src and 'root' in src else load_sweep(src, out_root=out_root, max_runs=max_runs)
+    if sw.get('search') is not None:    # eo_nb.search imports this module: imported here
+        if cluster is not None: raise SweepError("A search runs its trials here (each decides the next): leave cluster empty.")
+        from eo_nb.search import run_search; return run_search(src, workers=workers, out_root=out_root, timeout=timeout, progress=progress)
     root = Path(sw['root'])
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -241,7 +264,7 @@ def run_sweep(src,                     # a sweep file, a dict, or the result of 
     except OSError as e:
         raise SweepError(f"Cannot write the sweep's folder {root}: {e.strerror or e} ({type(e).__name__}). Choose another "
                          "output folder (out_root / --out) with free space and write permission.") from None
-    with _Lock(root/'.sweep.lock'):
+    with SweepLock(root/'.sweep.lock'):
         write_json(root/'sweep.json', sw)
         recs = {r['id']: dict(id=r['id'], status=run_status(r['out_dir']), seconds=0.) for r in sw['runs']}
         todo = [r for r in sw['runs'] if recs[r['id']]['status'] not in (('complete',) if rerun_failed else ('complete', 'failed'))]
@@ -312,7 +335,7 @@ def _ensemble(a)->int:
     return 0
 
 def main(argv=None):
-    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`, `eo_nb ensemble RUN... --test DATA`."
+    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`, `eo_nb ensemble RUN... --test DATA`, `eo_nb compare FOLDER`, `eo_nb predict RUN... DATA`."
     import argparse
     ap = argparse.ArgumentParser(prog='eo_nb', description='eo_nb experiments in batch')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -320,7 +343,7 @@ def main(argv=None):
     s.add_argument('file'); s.add_argument('--workers', type=int, default=1); s.add_argument('--out', default='runs')
     s.add_argument('--cluster', default=None, help="'local' (a Dask LocalCluster of --workers processes) or a Dask scheduler address")
     s.add_argument('--timeout', type=float, default=None, help='seconds per run')
-    s.add_argument('--check', action='store_true', help='check the file and list the runs, run nothing')
+    s.add_argument('--check', action='store_true', help='check the file and list the runs (a search: its space and budget), run nothing')
     s.add_argument('--max-runs', type=int, default=10_000, help='refuse sweeps of more runs (0: no limit)')
     l = sub.add_parser('leaderboard', help='rank the runs under a folder')
     l.add_argument('folder'); l.add_argument('--metric', default=None)
@@ -338,11 +361,14 @@ def main(argv=None):
     en.add_argument('runs', nargs='+'); en.add_argument('--test', required=True, help='labelled data to predict and score (a dataset or any source)')
     en.add_argument('--weights', default='equal', help="'equal', 'valid' (each run's validation score) or one number per run, comma-separated")
     en.add_argument('--out', default=None, help='write the ensemble as a run folder here (config.json, metrics.json, predictions.npz)')
+    from eo_nb import compare, predict             # their sub-commands and options: eo_nb compare FOLDER ..., eo_nb predict RUN... DATA ...
+    for mod in (compare, predict): mod.cli_add(sub)
     a = ap.parse_args(argv)
     try:
         if a.cmd == 'notebook': print(run_notebook()); return 0
         if a.cmd == 'datasets': return _datasets(a)
         if a.cmd == 'ensemble': return _ensemble(a)
+        if a.cmd in ('compare', 'predict'): return {'compare': compare, 'predict': predict}[a.cmd].cli_run(a)
         if a.cmd == 'run':
             from papermill.exceptions import PapermillExecutionError
             types = {k: v['type'] for k, v in run_params().items()}
@@ -352,6 +378,9 @@ def main(argv=None):
             print(f"eo_nb: executed {run_notebook()} into {a.out}"); return 0
         if a.cmd == 'sweep':
             sw = load_sweep(a.file, out_root=a.out, max_runs=a.max_runs or None)
+            if sw.get('search') is not None:     # a search (eo_nb.search imports this module: imported here)
+                from eo_nb.search import load_search, describe_search; sw = load_search(a.file, out_root=a.out)
+                if a.check: print(describe_search(sw)); return 0
             if a.check:
                 for r in sw['runs']: print(f"{run_status(r['out_dir']):11s} {r['id']}")
                 return 0
