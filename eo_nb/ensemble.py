@@ -30,8 +30,8 @@ def load_run(run)->tuple[object, dict]:
                          "code). Ensembles take network runs (model.pth, loaded with weights_only=True); leave this run out.")
     raise FileNotFoundError(f"The run {d} has no model.pth or model.joblib: it did not save a model.")
 
-def run_probs(model, meta:dict, data, bs:int=64, device=None, progress:bool=False)->tuple[np.ndarray, np.ndarray]:
-    "Probabilities and targets of one run's `model` on all of `data` (a dataset or source), read with the run's bands and statistics."
+def run_probs(model, meta:dict, data, bs:int=64, device=None, progress:bool=False, tta:bool=False)->tuple[np.ndarray, np.ndarray]:
+    "Probabilities and targets of one run's `model` on all of `data` (a dataset or source), read with the run's bands and statistics; `tta`: averaged over the 8 flips / rotations (image tasks), as run.ipynb's `-p tta`."
     import torch
     from eo_nb.loaders import test_dataloader
     from eo_nb.tasks import get_task
@@ -40,6 +40,9 @@ def run_probs(model, meta:dict, data, bs:int=64, device=None, progress:bool=Fals
     if not isinstance(model, torch.nn.Module):
         from eo_nb.baselines import baseline_predict
         return baseline_predict(model, dl)
+    if tta and get_task(meta['task']).tta:
+        from eo_nb.learner import predict_tta
+        return predict_tta(model.to(device), dl, meta['task'])
     act = (lambda o: o.sigmoid()) if get_task(meta['task']).loss == 'bce' else (lambda o: o.softmax(1))
     model, ps, ys = model.to(device).eval(), [], []
     with torch.no_grad():
@@ -55,7 +58,9 @@ def ensemble(runs:list,               # finished run folders of one task and one
              data,                    # the data to predict and score: a dataset or a source, with labels
              weights='equal',         # 'equal', 'valid' (each run's validation headline score), or one number per run
              out_dir=None,            # write a run folder here: config.json, metrics.json, predictions.npz
-             bs:int=64, device=None, progress:bool=True)->dict:
+             bs:int=64, device=None, progress:bool=True,
+             tta:bool=False,          # average each run's probabilities over the 8 flips / rotations of each tile (image tasks)
+            )->dict:
     "Average the probabilities of `runs` on `data` and score them like a run (`eo_nb.baselines.task_metrics`); returns the metrics."
     from eo_nb.baselines import task_metrics
     from fastprogress.fastprogress import progress_bar
@@ -73,7 +78,7 @@ def ensemble(runs:list,               # finished run folders of one task and one
         elif (meta.get('task'), list(meta['classes'])) != (first[1].get('task'), list(first[1]['classes'])):
             raise ValueError(f"The run {r} ({meta.get('task')}, classes {meta['classes']}) does not fit {first[0]} ({first[1].get('task')}, "
                              f"classes {first[1]['classes']}): an ensemble needs one task and the same classes in the same order.")
-        p, y = run_probs(model, meta, data, bs, device)
+        p, y = run_probs(model, meta, data, bs, device, tta=tta)
         total = p * (wi / sum(w)) if total is None else total + p * (wi / sum(w))
         targs = y if targs is None else targs
     meta = first[1]
@@ -82,7 +87,7 @@ def ensemble(runs:list,               # finished run folders of one task and one
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out/'predictions.npz') as tmp:
             with open(tmp, 'wb') as f: np.savez_compressed(f, probs=total.astype(np.float16), targets=targs, classes=np.array(meta['classes'], dtype=str))
-        write_json(out/'config.json', dict(kind='ensemble', status='complete', runs=[str(r) for r in runs], weights=w, data=str(data),
+        write_json(out/'config.json', dict(kind='ensemble', status='complete', runs=[str(r) for r in runs], weights=w, data=str(data), tta=tta,
                                             params=dict(model='ensemble', task=meta['task']), task=meta['task'], classes=list(meta['classes']),
                                             finished=datetime.datetime.now().astimezone().isoformat(timespec='seconds')))
         write_json(out/'metrics.json', metrics)

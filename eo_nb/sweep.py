@@ -329,7 +329,7 @@ def _ensemble(a)->int:
     "`eo_nb ensemble RUN... --test DATA`: the runs' probabilities averaged and scored, printed, and written to --out when given."
     from eo_nb.ensemble import ensemble
     w = a.weights if a.weights in ('equal', 'valid') else [float(v) for v in a.weights.split(',')]
-    m = ensemble(a.runs, a.test, weights=w, out_dir=a.out)['test']
+    m = ensemble(a.runs, a.test, weights=w, out_dir=a.out, tta=a.tta)['test']
     print(json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float))}, indent=1))
     if a.out: print(f"eo_nb: the ensemble of {len(a.runs)} runs is in {a.out}")
     return 0
@@ -360,7 +360,7 @@ def main(argv=None):
     en = sub.add_parser('ensemble', help='average the probabilities of finished runs of one task on DATA and score them: eo_nb ensemble RUN... --test DATA')
     en.add_argument('runs', nargs='+'); en.add_argument('--test', required=True, help='labelled data to predict and score (a dataset or any source)')
     en.add_argument('--weights', default='equal', help="'equal', 'valid' (each run's validation score) or one number per run, comma-separated")
-    en.add_argument('--out', default=None, help='write the ensemble as a run folder here (config.json, metrics.json, predictions.npz)')
+    en.add_argument('--out', default=None, help='write the ensemble as a run folder here (config.json, metrics.json, predictions.npz)'); en.add_argument('--tta', action='store_true', help='average the 8 flips / rotations of each tile')
     from eo_nb import compare, predict             # their sub-commands and options: eo_nb compare FOLDER ..., eo_nb predict RUN... DATA ...
     for mod in (compare, predict): mod.cli_add(sub)
     a = ap.parse_args(argv)
