@@ -71,7 +71,9 @@ def main():
     summ = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ('seed', 'member_acc')}
     from eo_nb.compare import paired_test
     test = {t: paired_test([r['cnn_acc'] for r in rows], [r['rf_acc'] for r in rows], test=t) for t in ('t', 'wilcoxon')}
-    res = dict(args=vars(a), per_seed=rows, mean=summ, cnn_vs_rf=test)
+    smaller = {k: {t: paired_test([r[k] for r in rows], [r['rf_acc'] for r in rows], test=t) for t in ('t', 'wilcoxon')}
+               for k in ('first1_acc', 'first3_acc') if k in rows[0]}     # the first 1 or 3 networks alone, against the same forest
+    res = dict(args=vars(a), per_seed=rows, mean=summ, cnn_vs_rf=test, **{f"{k[:-4]}_vs_rf": v for k, v in smaller.items()})
     print('mean:', json.dumps(summ)); print('CNN vs RF (accuracy, paired over splits):', json.dumps(test, default=str))
     if a.out: write_json(a.out, res)
 

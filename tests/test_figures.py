@@ -68,3 +68,9 @@ def test_parameter_table_defaults_are_checked_against_params(cf, tmp_path, monke
     rows = cf.check_params_table('README.md', problems)
     assert [i for i, _ in rows] == [5, 6, 7]                  # its numbers are not figures: the rows are left out of the check
     assert problems == [('README.md:6', 'keep = best', "the code default is 'last' (eo_nb.params.PARAMS)")]
+
+def test_signed_figures_and_points_columns(cf):
+    got = [(f['text'], f['value'], f['unit']) for f in cf.figures_in('| recipe | -3.4 to 15.6 | (−2.8) B04-3 |', ('row', ['entry', 'CI (% points)', 'x']))]
+    assert got == [('-3.4', -3.4, 'points'), ('15.6', 15.6, 'points'), ('-2.8', -2.8, '')], got
+    neg = cf.figures_in('| a | -3.4 |', ('row', ['entry', 'CI (% points)']))[0]
+    assert cf.backs(-0.0339, neg) and not cf.backs(0.0339, neg)     # the sign is checked, not only the magnitude

@@ -7,7 +7,8 @@ What is a figure (the rule, applied line by line outside code):
 - every decimal number (0.835, 1.94×, 63.1, 5.0 s), and every whole number that carries a unit of measure
   (%, ×, s, ms, min, MB, GB, KB, MB/s, chips/s, tiles/s, samples/s, series/s, runs/min, points), also in a table
   column whose header names such a unit (e.g. `chips/s`);
-- ranges (66–378 s, 0.7–1.6 points) count as two figures, each with the range's unit;
+- ranges (66–378 s, 0.7–1.6 points) count as two figures, each with the range's unit; a leading minus (-3.4, −3.4)
+  is part of the figure; a table column headed "(% points)" gives its cells the unit points;
 - table header rows count too (e.g. "share of pure decompression (388 MB/s)").
 Not figures (skipped, each for a stated reason):
 - code: fenced and indented code blocks, `inline code`, link targets, HTML comments (commands and names);
@@ -96,15 +97,18 @@ def figures_in(raw, table=None):
         before = text[:m.start()]
         num, num2, unit = m.group('num'), m.group('num2'), (m.group('unit') or '').strip()
         col = next((k for k, (a, b) in enumerate(spans) if a < m.start() < b), None)
+        neg = bool(re.search(r'(?:^|[\s(\[|])[−-]$', before))          # a signed figure: -3.4, −3.4 (not B04-3)
+        if neg: before = before[:-1] + ' '
         if NAME_BEFORE.search(before) or NAME_AFTER.match(text[m.end('num2') if num2 else m.end('num'):]): continue
         if VERSION_BEFORE.search(before) or BOUND_BEFORE.search(before) or SETTING_BEFORE.search(before): continue
         if LEVEL_AFTER.match(text[m.end():]): continue                # "95 % confidence interval": a chosen level, not a result
         head = table[1][col] if table and table[0] == 'row' and col is not None and table[1] and col < len(table[1]) else ''
         if re.match(r'\W*goal', head, re.I): continue                  # a column of goals
-        for n in ([num, num2] if num2 else [num]):
+        if not unit and re.search(r'\bpoints\b', head): unit = 'points'   # a column of "% points"
+        for i, n in enumerate([num, num2] if num2 else [num]):
             dec = '.' in n
             if not (dec or unit or (head and HEADER_UNIT.search(head))): continue
-            out.append(dict(text=n, value=parse_num(n), decimals=len(n.split('.')[1]) if dec else 0, unit=unit, col=col))
+            out.append(dict(text=('-' if neg and i == 0 else '') + n, value=(-1 if neg and i == 0 else 1) * parse_num(n), decimals=len(n.split('.')[1]) if dec else 0, unit=unit, col=col))
     return out
 
 def numbers(obj):
