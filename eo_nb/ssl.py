@@ -14,8 +14,8 @@ from .models import create_model, head_keys, SERIES_MODELS
 from .metrics import classification_metrics
 
 # %% auto #0
-__all__ = ['cube_series', 'augment_series', 'nt_xent', 'image_features', 'pretrain_series', 'augment_images', 'pretrain_images',
-           'load_encoder', 'embed_series', 'embed_images', 'probe']
+__all__ = ['cube_series', 'augment_series', 'nt_xent', 'image_features', 'save_encoder', 'pretrain_series', 'augment_images',
+           'pretrain_images', 'load_encoder', 'embed_series', 'embed_images', 'probe']
 
 # %% ../nbs/70_ssl.ipynb #b02431bc
 def cube_series(files,                     # one single-band raster per date, in time order (e.g. the MODIS NDVI tiles)
@@ -122,12 +122,13 @@ def _simclr(net, tensors, views, out_dir, tag, epochs, bs, lr, wd, temperature, 
                             rng=torch.get_rng_state(), tag=tag, n=N), tmp)
         atomic_write(hist_p, 'epoch,loss,time_s\n' + ''.join(f"{h['epoch']},{h['loss']:.6f},{h['time_s']}\n" for h in hist))
 
-def _save_encoder(enc, out_dir, model, model_kwargs, task, bands, mean, std, **ssl):
+def save_encoder(enc, out_dir, model, model_kwargs, task, bands, mean, std, ssl:dict):
+    "Write `enc` without its head as an eo_nb model file `out_dir/encoder.pth` (atomically), with the pretraining settings `ssl` (method: 'simclr' unless given)."
     skip = head_keys(enc)   # the head's weights and buffers (BatchNorm statistics) stay out
     state = dict(format='eo_nb.model/1', model={k: v.cpu() for k, v in enc.state_dict().items() if k not in skip},
                  arch=model, model_kwargs=model_kwargs or {}, task=task, size=None, ignore_index=None, classes=[],
                  bands=[str(b) for b in bands], indices=[], mean=[float(v) for v in mean], std=[float(v) for v in std],
-                 ssl=dict(method='simclr', **ssl))
+                 ssl={'method': 'simclr', **ssl})
     with atomic_path(out_dir/'encoder.pth') as tmp: torch.save(state, tmp)
     return out_dir/'encoder.pth'
 
@@ -161,8 +162,8 @@ def pretrain_series(model:str,             # a series encoder: 'tempcnn', 'lstm'
     dim = _feature_dim(_series_features, enc, torch.zeros(2, 4, C), torch.arange(4.).repeat(2, 1))
     net = _Projected(enc, _series_features, dim, proj_dim).to(device)
     _simclr(net, [x_all, t_all], augment_series, out_dir, f'series:{model}', epochs, bs, lr, wd, temperature, seed, device, progress)
-    return _save_encoder(enc, out_dir, model, model_kwargs, 'pixel_series', bands, mean, std, epochs=epochs, bs=bs, lr=lr,
-                         temperature=temperature, n_series=int(len(x_all)), seed=seed)
+    return save_encoder(enc, out_dir, model, model_kwargs, 'pixel_series', bands, mean, std, dict(epochs=epochs, bs=bs, lr=lr,
+                        temperature=temperature, n_series=int(len(x_all)), seed=seed))
 
 def augment_images(x, scale=(0.5, 1.), noise:float=0.05, gain:float=0.1):
     "A random view of image batch `x` (B, C, H, W): a flip/90° rotation and a random resized crop per image, gain and noise."
@@ -202,8 +203,8 @@ def pretrain_images(model:str,             # an image encoder: 'eo_cnn' or any t
     enc = create_model(model, C, 1, **(model_kwargs or {}))
     net = _Projected(enc, image_features, _feature_dim(image_features, enc, torch.zeros(2, C, *X.shape[-2:])), proj_dim).to(device)
     _simclr(net, [x_all], augment_images, out_dir, f'images:{model}', epochs, bs, lr, wd, temperature, seed, device, progress)
-    return _save_encoder(enc, out_dir, model, model_kwargs, 'classification', bands, mean, std, epochs=epochs, bs=bs, lr=lr,
-                         temperature=temperature, n_chips=int(len(x_all)), seed=seed)
+    return save_encoder(enc, out_dir, model, model_kwargs, 'classification', bands, mean, std, dict(epochs=epochs, bs=bs, lr=lr,
+                        temperature=temperature, n_chips=int(len(x_all)), seed=seed))
 
 # %% ../nbs/70_ssl.ipynb #60aafd30
 def load_encoder(path)->tuple[nn.Module, dict]:

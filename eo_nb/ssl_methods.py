@@ -10,8 +10,8 @@ import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from .core import *
-from .models import create_model, check_model_name, head_keys, day_encoding, SERIES_MODELS
-from .ssl import nt_xent
+from .models import create_model, check_model_name, day_encoding, SERIES_MODELS
+from .ssl import nt_xent, save_encoder
 from .ssl_views import ssl_inputs, series_view, image_series_view, mask_series, mask_patches
 
 # %% auto #0
@@ -237,9 +237,4 @@ def pretrain(method:str,            # a registered method (`SSL_METHODS`): 'simc
                method_kwargs=hp, views=net.view_kw, model_kwargs=model_kwargs or {})
     config = json.dumps(ssl, sort_keys=True, default=str)
     _fit(net, [x, t, v], out_dir, config, epochs, bs, lr, wd, seed, device, progress, callback)
-    state = dict(format='eo_nb.model/1', model={k: p.cpu() for k, p in enc.state_dict().items() if k not in head_keys(enc)},
-                 arch=model, model_kwargs=model_kwargs or {}, task='pixel_series' if kind == 'series' else 'timeseries', size=None,
-                 ignore_index=None, classes=[], bands=[str(b) for b in bands], indices=[], mean=[float(m) for m in mean],
-                 std=[float(s) for s in std], ssl=json.loads(config))
-    with atomic_path(out_dir/'encoder.pth') as tmp: torch.save(state, tmp)
-    return out_dir/'encoder.pth'
+    return save_encoder(enc, out_dir, model, model_kwargs, 'pixel_series' if kind == 'series' else 'timeseries', bands, mean, std, json.loads(config))
