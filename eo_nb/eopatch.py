@@ -12,7 +12,7 @@ import rioxarray  # noqa: F401  registers the .rio accessor
 from .core import *
 
 # %% auto #0
-__all__ = ['eopatch_feature', 'eopatch_timestamps', 'eopatch_bbox', 'read_eopatch']
+__all__ = ['eopatch_feature', 'eopatch_timestamps', 'eopatch_bbox', 'read_eopatch', 'eopatch_pixels']
 
 # %% ../nbs/11a_eopatch.ipynb #05124e90
 def _load_npy(path):
@@ -133,3 +133,31 @@ def read_eopatch(folder,           # an EOPatch folder (data/, mask/, timestamps
             for i in range(a.shape[3]): mds[f'{n}_{i}'] = (('time', 'y', 'x'), m[..., i])
     ms = _spatial(xr.Dataset(mds, coords={'time': times}), bbox, crs, H, W)
     return cube, ms
+
+# %% ../nbs/11a_eopatch.ipynb #8bc28a70
+def eopatch_pixels(folder,             # an EOPatch folder
+                   bands=('NDVI',),    # data features stacked as bands
+                   lulc:str='LULC',    # the mask_timeless feature holding each pixel's class value
+                   unlabelled=(0,),    # class values that mean "no label" (eo-learn's LULC: 0 = no data): y = -1
+                   block:int=10,       # side, in pixels, of the square blocks numbered in `groups`
+                  )->dict:
+    "Every pixel of an EOPatch as a sits-style series: X (N, T, C), NaN where cloudy (CLM) or invalid (IS_VALID); y (-1: unlabelled), classes ('lulc<value>'), bands, dates_days_since_1970 (N, T), groups (spatial blocks), row, col."
+    cube, ms = read_eopatch(folder, data=list(bands))
+    X = np.asarray(cube.values, np.float32)                                 # (T, C, H, W)
+    T, C, H, W = X.shape
+    ok = np.ones((T, H, W), bool)
+    if 'IS_VALID' in ms: ok &= ms['IS_VALID'].values
+    if 'CLM' in ms: ok &= ~ms['CLM'].values
+    X = np.where(ok[:, None], X, np.nan).transpose(2, 3, 0, 1).reshape(H * W, T, C)
+    raw = np.asarray(eopatch_feature(folder, 'mask_timeless', lulc))
+    if raw.shape[:2] != (H, W): raise ValueError(f"{folder}/mask_timeless/{lulc} is {raw.shape[:2]} pixels, the data {(H, W)}: they must share the patch grid.")
+    raw = raw[..., 0].ravel()
+    vals = sorted(set(np.unique(raw).tolist()) - {int(v) for v in unlabelled})
+    if not vals: raise ValueError(f"{folder}/mask_timeless/{lulc} holds only the unlabelled value(s) {list(unlabelled)}: no pixel has a class.")
+    y = np.full(len(raw), -1, np.int64)
+    for i, v in enumerate(vals): y[raw == v] = i
+    row, col = np.divmod(np.arange(H * W), W)
+    days = cube.time.values.astype('datetime64[D]').astype(np.int64)
+    return dict(X=X, y=y, classes=np.array([f'lulc{v}' for v in vals]), bands=np.array([str(b) for b in cube.band.values]),
+                dates_days_since_1970=np.broadcast_to(days, (H * W, T)).copy(), groups=(row // block) * -(-W // block) + col // block,
+                row=row, col=col)

@@ -234,12 +234,12 @@ def embed_images(enc, X, mean=None, std=None, bs:int=256)->np.ndarray:
     with torch.no_grad(): return torch.cat([image_features(enc, x[i:i + bs].to(dev)).cpu() for i in range(0, len(x), bs)]).numpy()
 
 def probe(f_train, y_train, f_valid, y_valid, classes, k:int=10)->dict:
-    "Linear-probe (logistic regression) and k-NN (cosine) metrics of features."
+    "Linear-probe (logistic regression) and k-NN (cosine; k at most the rarest training class's count) metrics of features."
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
     sc = StandardScaler().fit(f_train)
     lin = LogisticRegression(max_iter=2000, C=1.0).fit(sc.transform(f_train), y_train)
-    knn = KNeighborsClassifier(min(k, len(f_train)), metric='cosine').fit(f_train, y_train)
+    knn = KNeighborsClassifier(max(1, min(k, np.unique(y_train, return_counts=True)[1].min())), metric='cosine').fit(f_train, y_train)
     return dict(linear=classification_metrics(y_valid, lin.predict(sc.transform(f_valid)), classes),
                 knn=classification_metrics(y_valid, knn.predict(f_valid), classes))

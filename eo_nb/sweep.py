@@ -335,7 +335,7 @@ def _ensemble(a)->int:
     return 0
 
 def main(argv=None):
-    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`, `eo_nb ensemble RUN... --test DATA`, `eo_nb compare FOLDER`, `eo_nb predict RUN... DATA`."
+    "The `eo_nb` command: `eo_nb sweep FILE [--workers N] [--cluster local] [--out runs]`, `eo_nb leaderboard FOLDER [--format markdown] [--save]`, `eo_nb run OUT.ipynb [-p NAME VALUE]...`, `eo_nb notebook`, `eo_nb datasets [NAME [--download]]`, `eo_nb ensemble RUN... --test DATA`, `eo_nb compare FOLDER`, `eo_nb predict RUN... DATA`, `eo_nb ssl SPEC`."
     import argparse
     ap = argparse.ArgumentParser(prog='eo_nb', description='eo_nb experiments in batch')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -361,14 +361,14 @@ def main(argv=None):
     en.add_argument('runs', nargs='+'); en.add_argument('--test', required=True, help='labelled data to predict and score (a dataset or any source)')
     en.add_argument('--weights', default='equal', help="'equal', 'valid' (each run's validation score) or one number per run, comma-separated")
     en.add_argument('--out', default=None, help='write the ensemble as a run folder here (config.json, metrics.json, predictions.npz)'); en.add_argument('--tta', action='store_true', help='average the 8 flips / rotations of each tile')
-    from eo_nb import compare, predict             # their sub-commands and options: eo_nb compare FOLDER ..., eo_nb predict RUN... DATA ...
-    for mod in (compare, predict): mod.cli_add(sub)
+    from eo_nb import compare, predict, ssl_protocol   # their sub-commands and options: eo_nb compare FOLDER ..., eo_nb predict RUN... DATA ..., eo_nb ssl SPEC
+    for mod in (compare, predict, ssl_protocol): mod.cli_add(sub)
     a = ap.parse_args(argv)
     try:
         if a.cmd == 'notebook': print(run_notebook()); return 0
         if a.cmd == 'datasets': return _datasets(a)
         if a.cmd == 'ensemble': return _ensemble(a)
-        if a.cmd in ('compare', 'predict'): return {'compare': compare, 'predict': predict}[a.cmd].cli_run(a)
+        if a.cmd in ('compare', 'predict', 'ssl'): return {'compare': compare, 'predict': predict, 'ssl': ssl_protocol}[a.cmd].cli_run(a)
         if a.cmd == 'run':
             from papermill.exceptions import PapermillExecutionError
             types = {k: v['type'] for k, v in run_params().items()}

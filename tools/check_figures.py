@@ -53,7 +53,7 @@ BOUND_BEFORE = re.compile(r'(?:[≥≤<>]|at least|at most|goal|below|above|unde
 SETTING_BEFORE = re.compile(r'(?:\bvalid|\blr|\bwd|dropout|noise|temperature|smoothing|α|MixUp|crop|valid_pct|every|gain ±|'
                             r'threshold|stride|overlap|bs|batch)\s*$', re.I)
 
-LEVEL_AFTER = re.compile(r'^\s*(?:confidence|CI\b)', re.I)
+LEVEL_AFTER = re.compile(r'^\s*(?:confidence|CIs?\b)', re.I)
 
 def strip_code(line):
     "The line with inline code, link targets and HTML comments blanked (same length, so columns stay put)."
