@@ -38,12 +38,16 @@ def main():
     low = sig[sig.labels.isin(['5', '10'])]
     spec = json.loads(json.dumps(s, default=str))
     timing = dict(seconds=seconds, fresh_run=fresh)
-    if not fresh and out.exists():                   # a resumed or re-reported run keeps the wall time of the run that computed everything
+    if not fresh and out.exists():                   # a resumed run adds its time to the runs before it; a re-report keeps theirs
         old = json.loads(out.read_text())
-        if old.get('spec') == spec and old.get('fresh_run'): timing = dict(seconds=old['seconds'], fresh_run=True)
+        rest = lambda sp: {k: v for k, v in sp.items() if k != 'datasets'}
+        unset = lambda d: {k: v for k, v in (d or {}).items() if v is not None}       # settings added later compare equal while unset
+        if old.get('fresh_run') and rest(old['spec']) == rest(spec) and all(unset(spec['datasets'].get(n)) == unset(d) for n, d in old['spec']['datasets'].items()):
+            grew = set(spec['datasets']) - set(old['spec']['datasets'])
+            timing = dict(seconds=round(old['seconds'] + (seconds if grew else 0), 1), fresh_run=True)
     bal = protocol_table(df, metric='balanced_accuracy')
     write_json(out, dict(args=vars(a), spec=spec, **timing,
-                         note='seconds: wall time of the run that computed every record from nothing, on this machine (2 CPU cores)',
+                         note='seconds: wall time of the calls that computed every record from nothing (a dataset added later: its call added), on this machine (2 CPU cores)',
                          table=json.loads(tab.to_json(orient='records')), table_balanced_accuracy=json.loads(bal.to_json(orient='records')),
                          records=json.loads(df.to_json(orient='records')),
                          summary=dict(significant=json.loads(sig.to_json(orient='records')),

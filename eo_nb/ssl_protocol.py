@@ -9,26 +9,28 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
 from .models import create_model
-from .eopatch import eopatch_pixels
-from .ssl import cube_series, load_encoder, embed_series, probe
+from .ssl import load_encoder, embed_series, probe
 from .ssl_views import ssl_inputs
 from .ssl_methods import SSL_METHODS, pretrain, encoder_kind
+from .ssl_data import data_path, protocol_data, draw_labels, chip_features, finetune_chips
 from .compare import paired_test
 
 # %% auto #0
 __all__ = ['BASELINES', 'EVALS', 'DATA_DEFAULTS', 'DATASETS', 'DEFAULT_SPEC', 'GRID_KEYS', 'RESULT_COLUMNS', 'DEFAULT_REFERENCE',
-           'ssl_grid', 'protocol_data', 'draw_labels', 'load_results', 'protocol_grid', 'run_protocol',
-           'protocol_table', 'plot_label_efficiency', 'plot_embedding', 'format_protocol', 'save_protocol_report',
-           'cli_add', 'cli_run']
+           'ssl_grid', 'load_results', 'protocol_grid', 'run_protocol', 'protocol_table', 'plot_label_efficiency',
+           'plot_embedding', 'format_protocol', 'save_protocol_report', 'cli_add', 'cli_run']
 
 # %% ../nbs/71_ssl_protocol.ipynb #d0fc9e1d
 BASELINES = ('scratch', 'random')          # no pretraining: fine-tuned from random weights; frozen random weights
 EVALS = ('linear', 'knn', 'finetune')
-DATA_DEFAULTS = dict(unlabelled=None, labelled=None, scale=1.0, max_unlabelled=None, pretrain_epochs=None, split='stratified', split_seed=42, valid_pct=0.2)
+DATA_DEFAULTS = dict(unlabelled=None, labelled=None, scale=1.0, max_unlabelled=None, pretrain_epochs=None, split='stratified', split_seed=42, valid_pct=0.2,
+                     chip=None, model=None, labels=None, finetune_epochs=None)   # the last two: this dataset's, over the spec's
 DATASETS = dict(                           # the shared data's three image-time-series sets, by name (paths under the shared data folder)
     modis=dict(unlabelled='sits_timeseries/mod13q1_sinop_cube', scale=1e-4, labelled='sits_timeseries/samples_modis_ndvi.npz'),
     cerrado=dict(unlabelled='sits_timeseries/cerrado_2classes.npz', labelled='sits_timeseries/cerrado_2classes.npz'),
-    eolearn=dict(unlabelled='eolearn_s2_timeseries/TestEOPatch', labelled='eolearn_s2_timeseries/TestEOPatch', split='groups'))
+    eolearn=dict(unlabelled='eolearn_s2_timeseries/TestEOPatch', labelled='eolearn_s2_timeseries/TestEOPatch', split='groups'),
+    eolearn_chips=dict(unlabelled='eolearn_s2_timeseries/TestEOPatch', labelled='eolearn_s2_timeseries/TestEOPatch', chip=20, model='utae',
+                       pretrain_epochs=20, labels=[5, 10], finetune_epochs=15))
 DEFAULT_SPEC = dict(
     datasets=['modis'], methods=['simclr', 'vicreg', 'byol', 'masked', 'random', 'scratch'], model='tempcnn', model_kwargs={},
     pretrain=dict(epochs=20, bs=512, lr=2e-3), labels=[5, 10, 25, 1.0], draws=[0, 1, 2], seeds=[0],
@@ -47,6 +49,7 @@ def _datasets(v)->dict:
         if bad: raise ValueError(f"Unknown setting(s) {sorted(bad)} of dataset {n!r}.{did_you_mean(sorted(bad)[0], DATA_DEFAULTS)} Settings: {', '.join(DATA_DEFAULTS)}.")
         s = {**DATA_DEFAULTS, **DATASETS.get(n, {}), **(d or {})}
         if not (s['unlabelled'] and s['labelled']): raise ValueError(f"Dataset {n!r} needs both unlabelled (a folder of per-date rasters, an EOPatch or an .npz with X) and labelled (a sits .npz or an EOPatch).")
+        if s['labels'] is not None: s['labels'] = list(s['labels']) if isinstance(s['labels'], (list, tuple)) else [s['labels']]
         if s['split'] not in ('stratified', 'groups'): raise ValueError(f"Dataset {n!r}: split={s['split']!r}; use 'stratified' or 'groups' (whole spatial blocks or groups on one side).")
         out[str(n)] = s
     return out
@@ -73,91 +76,21 @@ def ssl_grid(spec=None)->dict:
         if m not in known: raise UnknownNameError(f"Unknown method {m!r} in methods.{did_you_mean(m, known)} Methods: {', '.join(known)}.")
     for e in s['evals']:
         if e not in EVALS: raise UnknownNameError(f"Unknown evaluation {e!r} in evals.{did_you_mean(e, EVALS)} Evaluations: {', '.join(EVALS)}.")
-    for l in s['labels']:
+    for l in s['labels'] + [l for d in s['datasets'].values() for l in d['labels'] or []]:
         ok = (isinstance(l, (int, np.integer)) and not isinstance(l, bool) and l >= 1) or (isinstance(l, float) and 0 < l <= 1)
         if not ok: raise ValueError(f"labels: {l!r} is neither a number of labels per class (an int >= 1) nor a fraction of the training labels (a float in (0, 1]).")
     for k in ('draws', 'seeds'):
         if not all(isinstance(v, (int, np.integer)) for v in s[k]): raise ValueError(f"{k}={s[k]}: give integer seeds.")
-    encoder_kind(s['model'])                                      # an unknown or non-series model: its error
-    if encoder_kind(s['model']) != 'series': raise ValueError(f"model={s['model']!r}: the protocol runs pixel series for now; use tempcnn, lstm or ltae.")
+    for n, d in s['datasets'].items():                            # an unknown or non-time-series model: encoder_kind's error
+        m = d['model'] or s['model']
+        if encoder_kind(m) != ('image_series' if d['chip'] else 'series'): raise ValueError(f"Dataset {n!r}: model={m!r} does not take {'image-series chips (chip: ' + str(d['chip']) + '): use utae' if d['chip'] else 'pixel series: use tempcnn, lstm or ltae, or cut chips for utae (chip: 20)'}.")
     return s
 
+def _canon(d:dict)->dict:
+    "A dataset's settings as digests and resumed folders compare them: the settings added since the first release left out while unset, so older folders stay valid."
+    return {k: v for k, v in d.items() if not (k in ('chip', 'model', 'labels', 'finetune_epochs') and v is None)}
+
 def _digest(obj)->str: return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-# %% ../nbs/71_ssl_protocol.ipynb #43da910e
-def _data_path(p, what):
-    "`p` as given, else under the shared data folder."
-    try: return resolve_path(p, what)
-    except FileNotFoundError:
-        sd = shared_data()
-        if sd and (sd/p).exists(): return (sd/p).resolve()
-        raise FileNotFoundError(f"{what} {str(p)!r} not found as given nor under the shared data folder ({sd or 'absent: set EO_NB_SHARED_DATA'}).") from None
-
-def _is_eopatch(p)->bool: return p.is_dir() and (p/'timestamps.json').exists() and (p/'data').is_dir()
-
-def _series_arrays(p)->dict:
-    "The arrays of a sits-style .npz, or every pixel of an EOPatch (`eo_nb.eopatch.eopatch_pixels`)."
-    if _is_eopatch(p): return eopatch_pixels(p)
-    if p.is_dir(): raise ValueError(f"{p} is a folder but not an EOPatch (timestamps.json, data/): labelled series are a sits .npz or an EOPatch.")
-    with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-
-def _days_of(z): return next((z[k] for k in ('dates_days_since_1970', 'dates', 'days') if k in z), None)
-
-def protocol_data(data:dict,            # one dataset's settings (`ssl_grid(spec)['datasets'][name]`)
-                  cache=None,           # where a converted labelled set is written as a sits .npz (default: a temporary folder)
-                 )->dict:
-    "A dataset's pixel series: unlabelled X_u, the labelled X, y, classes, days and their fixed split (stratified, or by the source's `groups`)."
-    from eo_nb.splits import stratified_split, split_groups
-    lab = _data_path(data['labelled'], 'labelled series')
-    z = _series_arrays(lab)
-    miss = {'X', 'y', 'classes'} - set(z)
-    if miss: raise ValueError(f"{lab} lacks {sorted(miss)}: a labelled sits .npz has X (N, T, C), y, classes (and dates).")
-    X_all, y_all, days_all = z['X'].astype(np.float32), z['y'].astype(np.int64), _days_of(z)
-    keep = y_all >= 0                                                # -1: an unlabelled series (an EOPatch's no-data pixels)
-    X, y, classes = X_all[keep], y_all[keep], [str(c) for c in z['classes']]
-    days = days_all[keep] if days_all is not None and np.ndim(days_all) == 2 else days_all
-    if data['split'] == 'groups':
-        if 'groups' not in z: raise ValueError(f"{lab} has no groups array for split='groups' (an EOPatch has its spatial blocks); use split='stratified'.")
-        tr, va = split_groups(z['groups'][keep], data['valid_pct'], data['split_seed'], counts=np.eye(len(classes))[y])
-    else: tr, va = stratified_split(y, data['valid_pct'], data['split_seed'])
-    tr, va = np.asarray(tr), np.asarray(va)
-    src = _data_path(data['unlabelled'], 'unlabelled source')
-    if src == lab:                                   # one source: pretrain on all its series but the validation ones (no test series seen)
-        out = np.ones(len(X_all), bool); out[np.flatnonzero(keep)[va]] = False
-        Xu, du = X_all[out], (days_all[out] if days_all is not None and np.ndim(days_all) == 2 else days_all)
-    elif src.is_dir() and not _is_eopatch(src):
-        files = sorted(f for f in src.iterdir() if f.suffix.lower() in ('.tif', '.tiff', '.jp2'))
-        if not files: raise FileNotFoundError(f"{src} holds no .tif / .jp2 rasters (one per date) for cube_series.")
-        Xu, du = cube_series(files, scale=data['scale'])
-    else:
-        u = _series_arrays(src)
-        if 'X' not in u: raise ValueError(f"{src} has no array X (N, T, C) of unlabelled series; it has {sorted(u)}.")
-        Xu, du = u['X'].astype(np.float32) * data['scale'], _days_of(u)
-    n = data['max_unlabelled']
-    if n and n < len(Xu):                                           # a fixed subset (seed 0), for quick runs
-        i = np.sort(np.random.default_rng(0).choice(len(Xu), n, replace=False))
-        Xu, du = Xu[i], (du[i] if du is not None and np.ndim(du) == 2 else du)
-    if X.shape[-1] != Xu.shape[-1]: raise ValueError(f"The unlabelled series have {Xu.shape[-1]} band(s), the labelled {X.shape[-1]}: they must share bands.")
-    bands = [str(b) for b in z['bands']] if 'bands' in z else [f'band{i + 1}' for i in range(X.shape[-1])]   # the encoders' band names
-    if lab.suffix.lower() != '.npz' or not keep.all():              # fine-tuning reads an eo_nb dataset: made from a sits .npz of the labelled series
-        import tempfile
-        path = Path(cache or tempfile.mkdtemp(prefix='eo_nb_ssl_'))/f"{lab.name}_{_digest([str(lab), lab.stat().st_mtime_ns])}.npz"
-        if not path.exists():
-            with atomic_path(path) as tmp, open(tmp, 'wb') as f:
-                np.savez(f, X=X, y=y, classes=np.array(classes), bands=np.array(bands), **({'dates_days_since_1970': days} if days is not None else {}))
-        lab = path
-    *_, mean, std = ssl_inputs(Xu, du)              # the normalisation of every method: the unlabelled set's
-    return dict(Xu=Xu, days_u=du, bands=bands, X=X, y=y, classes=classes, days=days, train=tr, valid=va,
-                mean=[float(m) for m in mean], std=[float(s) for s in std], labelled_path=lab)
-
-def draw_labels(y, train, labels, draw:int)->np.ndarray:
-    "Indices of a label budget drawn from `train` with seed `draw`: `labels` per class (an int), or that fraction of each class (a float, at least 1)."
-    rng, out = np.random.default_rng(draw), []
-    for c in np.unique(y[train]):
-        idx = train[y[train] == c]
-        n = min(labels, len(idx)) if isinstance(labels, (int, np.integer)) else max(1, int(round(labels * len(idx))))
-        out.append(rng.choice(idx, n, replace=False))
-    return np.sort(np.concatenate(out))
 
 # %% ../nbs/71_ssl_protocol.ipynb #3e0209fd
 def _label_key(l)->str:
@@ -174,8 +107,8 @@ def _check_out_dir(out_dir, s):
     if f.exists():
         old = json.loads(f.read_text())
         a, b = ({k: v for k, v in o.items() if k not in GRID_KEYS} for o in (old, new))
-        a.update({f'datasets.{n}': d for n, d in (old.get('datasets') or {}).items() if n in new['datasets']})
-        b.update({f'datasets.{n}': d for n, d in new['datasets'].items() if n in (old.get('datasets') or {})})
+        a.update({f'datasets.{n}': _canon(d) for n, d in (old.get('datasets') or {}).items() if n in new['datasets']})
+        b.update({f'datasets.{n}': _canon(d) for n, d in new['datasets'].items() if n in (old.get('datasets') or {})})
         if a != b:
             diff = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
             raise ValueError(f"{out_dir} holds a protocol with other settings (then, now: {diff}): use another out_dir, or change only {', '.join(GRID_KEYS)} (a new dataset needs a new name).")
@@ -185,16 +118,19 @@ def _check_out_dir(out_dir, s):
 def _encoder(name, method, seed, s, d, out_dir, progress):
     "The encoder file of `method` pretrained with `seed` on dataset `name` (cached under out_dir/encoders/), or None for the baselines."
     if method in BASELINES: return None
-    key = _digest(dict(method=method, model=s['model'], model_kwargs=s['model_kwargs'], pretrain=s['pretrain'], data=s['datasets'][name], seed=seed))
+    model = s['datasets'][name]['model'] or s['model']
+    key = _digest(dict(method=method, model=model, model_kwargs=s['model_kwargs'], pretrain=s['pretrain'], data=_canon(s['datasets'][name]), seed=seed))
     folder = out_dir/'encoders'/f'{name}_{method}_s{seed}_{key}'
     if not (folder/'encoder.pth').exists():
         p = s['pretrain']
-        pretrain(method, s['model'], d['Xu'], folder, days=d['days_u'], bands=d['bands'], epochs=s['datasets'][name]['pretrain_epochs'] or p['epochs'], bs=p['bs'], lr=p['lr'], seed=seed,
+        pretrain(method, model, d['Xu'], folder, days=d['days_u'], valid=d.get('valid_u'), bands=d['bands'], epochs=s['datasets'][name]['pretrain_epochs'] or p['epochs'], bs=p['bs'], lr=p['lr'], seed=seed,
                  model_kwargs=s['model_kwargs'] or None, progress=progress)
     return folder/'encoder.pth'
 
-def _finetune(d, few, enc_path, s, seed):
+def _finetune(d, few, enc_path, s, seed, model):
     "Accuracy-side metrics of the whole network fine-tuned on `few` from `enc_path` (None: from scratch), same epochs, lr and normalisation."
+    epochs = d['settings']['finetune_epochs'] or s['finetune_epochs']
+    if d.get('kind') == 'chips': return finetune_chips(d, few, enc_path, model, s['model_kwargs'], epochs, s['finetune_lr'], 4, seed)
     import tempfile
     from eo_nb.convert import create_dataset; from eo_nb.loaders import dataloaders; from eo_nb.learner import eo_learner, evaluate
     if 'ds' not in d: d['ds'] = create_dataset(d['labelled_path'], progress=False)   # the same series, in the .npz's order
@@ -203,18 +139,17 @@ def _finetune(d, few, enc_path, s, seed):
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)
         dls = lambda va: dataloaders(ds, 'pixel_series', bs=min(s['finetune_bs'], len(few)), device='cpu', stats=dict(mean=d['mean'], std=d['std']), splits=(few, va))
-        learn = eo_learner(dls(few), s['model'], out_dir=tmp, seed=seed, pretrained=str(enc_path) if enc_path else False,
+        learn = eo_learner(dls(few), model, out_dir=tmp, seed=seed, pretrained=str(enc_path) if enc_path else False,
                            model_kwargs=s['model_kwargs'] or None)
         with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(s['finetune_epochs'], s['finetune_lr'])     # validated on its own few series each epoch (fast); scored once below
+            learn.fit_one_cycle(epochs, s['finetune_lr'])     # validated on its own few series each epoch (fast); scored once below
             return evaluate(learn, dl=dls(d['valid']).valid)[0]
 
-def _features(enc_path, seed, s, d):
-    "Frozen features of the labelled series: the pretrained encoder's, or (random) those of freshly seeded weights."
+def _features(enc_path, seed, s, d, model):
+    "Frozen features of the labelled series (of every chip pixel): the pretrained encoder's, or (random) those of freshly seeded weights."
     if enc_path: enc = load_encoder(enc_path)[0]
-    else:
-        torch.manual_seed(seed); enc = create_model(s['model'], d['X'].shape[-1], len(d['classes']), **(s['model_kwargs'] or {})).eval()
-    return embed_series(enc, d['X'], d['days'], d['mean'], d['std'])
+    else: torch.manual_seed(seed); enc = create_model(model, len(d['bands']), len(d['classes']), **(s['model_kwargs'] or {})).eval()
+    return chip_features(enc, d) if d.get('kind') == 'chips' else embed_series(enc, d['X'], d['days'], d['mean'], d['std'])
 
 RESULT_COLUMNS = ['dataset', 'method', 'eval', 'labels', 'draw', 'seed', 'n_labelled', 'n_classes', 'accuracy', 'balanced_accuracy', 'kappa', 'f1_macro', 'seconds']
 
@@ -225,7 +160,7 @@ def load_results(out_dir)->pd.DataFrame:
 
 def protocol_grid(s)->list:
     "The records (dataset, method, labels, draw, seed, eval) of a checked spec, in the order `run_protocol` computes them (pretraining once per dataset, seed and method)."
-    return [(n, m, l, dr, sd, e) for n in s['datasets'] for sd in s['seeds'] for m in s['methods'] for l in s['labels'] for dr in s['draws']
+    return [(n, m, l, dr, sd, e) for n in s['datasets'] for sd in s['seeds'] for m in s['methods'] for l in s['datasets'][n]['labels'] or s['labels'] for dr in s['draws']
             for e in s['evals'] if _applies(m, e)]
 
 def _record(out_dir, n, m, l, dr, sd, e): return out_dir/'results'/f"{n}__{m}__{e}__L{_label_key(l).replace('%', 'pct')}__d{dr}__s{sd}.json"
@@ -242,13 +177,14 @@ def run_protocol(spec,                  # a spec dict or .yaml / .json file (`ss
     if progress: print(f"{len(todo)} of {len(grid)} record(s) to compute in {out_dir}", flush=True)
     data, feats = {}, {}
     for i, (n, m, l, dr, sd, e) in enumerate(todo):
-        if n not in data: data[n] = protocol_data(s['datasets'][n], out_dir/'data')
+        if n not in data: data[n] = {**protocol_data(s['datasets'][n], out_dir/'data'), 'settings': s['datasets'][n]}
         d = data[n]
         enc_path = _encoder(n, m, sd, s, d, out_dir, progress)          # the pretraining's own time is in its ssl_history.csv
         t0, few = time.perf_counter(), draw_labels(d['y'], d['train'], l, dr)
-        if e == 'finetune': r = _finetune(d, few, enc_path, s, sd)
+        model = s['datasets'][n]['model'] or s['model']
+        if e == 'finetune': r = _finetune(d, few, enc_path, s, sd, model)
         else:
-            if (n, m, sd) not in feats: feats[n, m, sd] = _features(enc_path, sd, s, d)
+            if (n, m, sd) not in feats: feats[n, m, sd] = _features(enc_path, sd, s, d, model)
             f = feats[n, m, sd]
             r = probe(f[few], d['y'][few], f[d['valid']], d['y'][d['valid']], d['classes'], k=s['k'])[e]
         row = dict(dataset=n, method=m, eval=e, labels=_label_key(l), draw=dr, seed=sd, n_labelled=int(len(few)), n_classes=len(d['classes']),
@@ -363,7 +299,7 @@ def save_protocol_report(spec, out_dir, embeddings:bool=True)->list:
         m, sd, d = t.method.iloc[0], s['seeds'][0], protocol_data(s['datasets'][n], out_dir/'data')
         fig, axs = plt.subplots(1, 2, figsize=(10, 5))
         for a, (name, path) in zip(axs, (('random weights', None), (m, _encoder(n, m, sd, s, d, out_dir, False)))):
-            f = _features(path, sd, s, d)[d['valid']]
+            f = _features(path, sd, s, d, s['datasets'][n]['model'] or s['model'])[d['valid']]
             plot_embedding(f, d['y'][d['valid']], d['classes'], ax=a, max_points=2000, title=f'{n}: {name} (validation series, t-SNE)')
         done.append(_save_fig(fig, out_dir/f'embedding_{n}.png')); plt.close(fig)
     return done
@@ -386,7 +322,7 @@ def cli_run(args)->int:
         grid = protocol_grid(s)
         left = sum(not _record(out, *t).exists() for t in grid)
         if args.check:
-            for n, d in s['datasets'].items(): print(f"{n}: unlabelled {_data_path(d['unlabelled'], 'unlabelled source')}, labelled {_data_path(d['labelled'], 'labelled series')}, split {d['split']}")
+            for n, d in s['datasets'].items(): print(f"{n}: unlabelled {data_path(d['unlabelled'], 'unlabelled source')}, labelled {data_path(d['labelled'], 'labelled series')}, split {'by whole chips of ' + str(d['chip']) + ' px' if d['chip'] else d['split']}")
             print(f"{len(grid)} records ({left} left) in {out}: {len(s['datasets'])} dataset(s) × {len(s['methods'])} method(s) × {len(s['labels'])} label budget(s) × "
                   f"{len(s['draws'])} draw(s) × {len(s['seeds'])} seed(s), evaluations {', '.join(s['evals'])}")
             return 0
