@@ -10,7 +10,7 @@ from .tasks import get_task
 from .metrics import task_metrics
 
 # %% auto #0
-__all__ = ['batch_features', 'Baseline', 'baseline_predict', 'fit_baseline']
+__all__ = ['batch_features', 'BaselineNet', 'Baseline', 'baseline_predict', 'fit_baseline']
 
 # %% ../nbs/52_baselines.ipynb #910299e4
 def batch_features(kind:str, batch)->tuple[np.ndarray, np.ndarray]:
@@ -39,6 +39,23 @@ def _features(kind, dl, max_pixels=None, ignore_index=255, seed=0):
         pick = np.sort(np.random.default_rng(seed).choice(len(f), max_pixels, replace=False))
         f, y = f[pick], y[pick]
     return f, y
+
+# %% ../nbs/52_baselines.ipynb #491e296f
+import torch
+
+class BaselineNet(torch.nn.Module):
+    "A fitted `Baseline` as a network: the batch's features in, log-probabilities (multi-label: logits) out, on the input's device."
+    def __init__(self, baseline:Baseline):
+        super().__init__()
+        self.baseline = baseline
+    def forward(self, *xs):
+        x = xs[0]
+        f, _ = batch_features(self.baseline.kind, (*xs, torch.zeros(len(x))))
+        p = torch.from_numpy(self.baseline.predict_proba(f)).float()
+        if self.baseline.kind.startswith('pixel'): p = p.reshape(x.shape[0], *x.shape[-2:], -1).movedim(-1, 1)
+        p = p.clamp(1e-7, 1 - 1e-7).to(x.device)
+        return p.logit() if get_task(self.baseline.task).loss == 'bce' else p.log()
+    def __repr__(self): return f"BaselineNet({self.baseline!r})"
 
 # %% ../nbs/52_baselines.ipynb #88ebab91
 class Baseline:

@@ -16,19 +16,19 @@ __all__ = ['load_run', 'run_probs', 'ensemble']
 
 # %% ../nbs/87_ensemble.ipynb #7bb2e26c
 def load_run(run)->tuple[object, dict]:
-    "The network of a finished run folder (its `model.pth`) and its metadata (task, classes, bands, statistics); random forests (pickles) are refused."
+    "The model of a finished run folder (its `model.pth`, or a forest's `model.skops` as a network) and its metadata (task, classes, bands, statistics)."
     d = resolve_path(run, 'run folder')
     cfg = d/'config.json'
     if not cfg.exists(): raise FileNotFoundError(f"{d} is not a run folder (no config.json): give folders written by run.ipynb or `eo_nb sweep`.")
     status = json.loads(cfg.read_text()).get('status')
     if status != 'complete': raise ValueError(f"The run {d} is {status!r}, not complete: finish it (rerun the same command resumes it) or leave it out.")
-    if (d/'model.pth').exists():
-        from eo_nb.learner import load_run_model
-        return load_run_model(d/'model.pth')
+    from eo_nb.learner import load_run_model
+    for f in ('model.pth', 'model.skops'):
+        if (d/f).exists(): return load_run_model(d/f)
     if (d/'model.joblib').exists():
-        raise ValueError(f"The run {d} is a random forest: its model.joblib is a pickle, and eo_nb never unpickles files (they can run "
-                         "code). Ensembles take network runs (model.pth, loaded with weights_only=True); leave this run out.")
-    raise FileNotFoundError(f"The run {d} has no model.pth or model.joblib: it did not save a model.")
+        raise ValueError(f"The run {d} is a random forest saved by eo_nb < 0.2 as a pickle (model.joblib), and eo_nb never unpickles files "
+                         "(they can run code): run it again with this eo_nb (it writes model.skops), or leave it out.")
+    raise FileNotFoundError(f"The run {d} has no model.pth or model.skops: it did not save a model.")
 
 def run_probs(model, meta:dict, data, bs:int=64, device=None, progress:bool=False, tta:bool=False)->tuple[np.ndarray, np.ndarray]:
     "Probabilities and targets of one run's `model` on all of `data` (a dataset or source), read with the run's bands and statistics; `tta`: averaged over the 8 flips / rotations (image tasks), as run.ipynb's `-p tta`."

@@ -24,9 +24,10 @@ from .tasks import get_task, TASKS as TASK_TABLE
 from .fastloop import CrossEntropyFlat, LabelSmoothingFlat, BCEWithLogitsFlat, EOLearner, foreach_adam
 
 # %% auto #0
-__all__ = ['TASKS', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner', 'predict_tta',
-           'evaluate', 'save_run_model', 'load_run_model', 'is_model_file', 'band_key', 'load_pretrained',
-           'save_baseline', 'git_commit', 'run_config', 'plot_history', 'fit_baseline']
+__all__ = ['TASKS', 'SKOPS_TRUSTED', 'AtomicSaveModelCallback', 'EOCSVLogger', 'EpochCheckpoint', 'load_checkpoint', 'eo_learner',
+           'predict_tta', 'evaluate', 'save_run_model', 'load_run_model', 'is_model_file', 'band_key',
+           'load_pretrained', 'save_baseline', 'load_baseline', 'git_commit', 'run_config', 'plot_history',
+           'fit_baseline']
 
 # %% ../nbs/50_learner.ipynb #850d4339
 def _skipped(cb)->bool:
@@ -270,7 +271,8 @@ def save_run_model(learn, path)->Path:
     return Path(path)
 
 def load_run_model(path)->tuple[torch.nn.Module, dict]:
-    "The model saved by `save_run_model` (in eval mode), and its metadata (classes, bands, mean, std)."
+    "The model saved by `save_run_model` (in eval mode), and its metadata (classes, bands, mean, std); a `.skops` file: the random forest saved by `save_baseline`, as a network."
+    if Path(path).suffix == '.skops': return load_baseline(path)
     fix = "Save it again with save_run_model (run.ipynb writes model.pth in its run folder), or copy it again if it came from elsewhere."
     state = load_weights(path, 'model file', 'cpu', fix)
     if not isinstance(state, dict) or state.get('format') != 'eo_nb.model/1':
@@ -350,11 +352,45 @@ from .baselines import fit_baseline   # the baseline of every task lives in eo_n
 _all_ = ['fit_baseline']
 
 def save_baseline(net, eo:dict, path)->Path:
-    "Pickle (joblib) the fitted baseline with classes and bands to `path`, atomically."
-    import joblib
-    with atomic_path(path) as tmp: joblib.dump(dict(format='eo_nb.sklearn/1', model=net, **eo), tmp)
+    "Save the fitted baseline with task, classes, bands and statistics to `path` (a `.skops` file: scikit-learn objects without pickle), atomically."
+    import json, skops.io as sio
+    meta = {k: eo.get(k) for k in ('task', 'size', 'ignore_index', 'classes', 'bands', 'indices', 'mean', 'std', 'dataset') if k in eo}
+    meta = json.loads(json.dumps(meta, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))    # plain types only
+    with atomic_path(path) as tmp: sio.dump(dict(format='eo_nb.sklearn/2', model=net.clf, n_classes=int(net.n_classes), **meta), tmp)
     return Path(path)
 
+SKOPS_TRUSTED = ['sklearn.tree._tree.Tree']    # beyond skops' own list; its node arrays are checked by `_check_forest` before use
+
+def _check_forest(clf, path, fix):
+    "Refuse a forest whose trees point outside their own nodes or the features (skops loads such trees; predicting would read out of bounds)."
+    from sklearn.ensemble import RandomForestClassifier
+    if type(clf) is not RandomForestClassifier: raise ValueError(f"{path} holds a {type(clf).__name__}, not the random forest eo_nb saves. {fix}")
+    nf = int(clf.n_features_in_)
+    for k, est in enumerate(clf.estimators_):
+        t = est.tree_
+        n, l, r, f = t.node_count, t.children_left, t.children_right, t.feature
+        leaf, ids = l == -1, np.arange(n)
+        ok = (len(l) == len(r) == len(f) == t.value.shape[0] == n and ((r == -1) == leaf).all()
+              and all(((c[~leaf] > ids[~leaf]) & (c[~leaf] < n)).all() for c in (l, r))       # children after their parent: no loops
+              and ((f[~leaf] >= 0) & (f[~leaf] < nf)).all())
+        if not ok: raise ValueError(f"Tree {k} of {path} points outside its own nodes or its {nf} features: the file is damaged or was edited. {fix}")
+
+def load_baseline(path)->tuple[torch.nn.Module, dict]:
+    "The random forest saved by `save_baseline` as a network (`eo_nb.baselines.BaselineNet`), and its metadata (task, classes, bands, mean, std)."
+    import skops.io as sio
+    from eo_nb.baselines import Baseline, BaselineNet
+    path = resolve_path(path, 'model file')
+    fix = "Fit it again (run.ipynb with -p model rf writes model.skops in its run folder), or copy it again if it came from elsewhere."
+    try: untrusted = sio.get_untrusted_types(file=path)
+    except Exception as e: raise ValueError(f"{path} is not a skops file ({type(e).__name__}: {e}). {fix}") from None
+    if bad := sorted(set(untrusted) - set(SKOPS_TRUSTED)):
+        raise ValueError(f"{path} holds types eo_nb does not load: {bad} (its random forests hold scikit-learn's forest and trees only). {fix}")
+    state = sio.load(path, trusted=untrusted)
+    if not isinstance(state, dict) or state.get('format') != 'eo_nb.sklearn/2' or 'model' not in state:
+        raise ValueError(f"{path} is not an eo_nb random-forest file (saved by `save_baseline`). {fix}")
+    _check_forest(state['model'], path, fix)
+    net = Baseline(state['task'], state['model'], state['n_classes'])
+    return BaselineNet(net).eval(), {k: v for k, v in state.items() if k != 'model'}
 
 # %% ../nbs/50_learner.ipynb #921c2fd2
 _PACKAGES = ['eo_nb', 'torch', 'torchvision', 'fastai', 'fastcore', 'timm', 'numpy', 'scikit-learn', 'rasterio', 'xarray', 'papermill']

@@ -23,7 +23,7 @@ def runs(tmp_path):
         write_json(d/'metrics.json', dict(valid=evaluate(learn)[0])); write_json(d/'config.json', dict(status='complete', params=dict(model='eo_cnn_small', seed=seed)))
         out.append(d)
     rf = tmp_path/'rf'; rf.mkdir()
-    save_baseline(fit_baseline(dls, 'rf', n_estimators=10)[0], dls.eo, rf/'model.joblib'); write_json(rf/'config.json', dict(status='complete'))
+    save_baseline(fit_baseline(dls, 'rf', n_estimators=10)[0], dls.eo, rf/'model.skops'); write_json(rf/'config.json', dict(status='complete'))
     out.append(rf)
     return out, test
 
@@ -36,12 +36,18 @@ def test_ensemble_command_writes_a_run_folder(runs, tmp_path, capsys):
     assert shown['accuracy'] == m['accuracy'] and sum(map(sum, m['confusion_matrix'])) == 60
     cfg = json.loads((tmp_path/'ens'/'config.json').read_text())
     assert cfg['status'] == 'complete' and cfg['runs'] == [str(r0), str(r1)] and len(cfg['weights']) == 2
+    (r0, r1, rf), test = runs                                                           # a forest run joins like a network
+    assert main(['ensemble', str(r0), str(rf), '--test', str(test), '--weights', '1,3', '--out', str(tmp_path/'blend')]) == 0
+    cfg = json.loads((tmp_path/'blend'/'config.json').read_text())
+    assert cfg['runs'] == [str(r0), str(rf)] and cfg['weights'] == [1.0, 3.0]
 
-@pytest.mark.case(component='ensembles', kind='bad_input', guarantee='an unfinished run, a random forest (a pickle, never loaded), or bad weights are refused by name before anything is written')
+@pytest.mark.case(component='ensembles', kind='bad_input', guarantee='an unfinished run, a random forest of eo_nb < 0.2 (a pickle, never loaded), or bad weights are refused by name before anything is written')
 def test_ensemble_refuses_unfinished_runs_and_bad_weights(runs, tmp_path, capsys):
     (r0, r1, rf), test = runs
-    assert main(['ensemble', str(r0), str(rf), '--test', str(test), '--out', str(tmp_path/'e')]) == 2
-    assert 'eo_nb never unpickles files' in capsys.readouterr().err                 # a random forest's model.joblib is a pickle
+    old = tmp_path/'rf_old'; old.mkdir()                                             # a forest of eo_nb < 0.2: model.joblib, a pickle
+    (old/'model.joblib').write_bytes(b'never opened'); write_json(old/'config.json', dict(status='complete'))
+    assert main(['ensemble', str(r0), str(old), '--test', str(test), '--out', str(tmp_path/'e')]) == 2
+    assert 'eo_nb never unpickles files' in capsys.readouterr().err
     write_json(r1/'config.json', dict(status='running'))
     assert main(['ensemble', str(r0), str(r1), '--test', str(test), '--out', str(tmp_path/'e')]) == 2
     assert "cnn1 is 'running', not complete" in capsys.readouterr().err

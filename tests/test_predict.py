@@ -81,7 +81,7 @@ def test_missing_band_is_refused_by_name(tmp_path):
         predict(r0, rgb, tmp_path/'out', progress=False, device='cpu')
     assert not (tmp_path/'out').exists()
 
-@case('bad_input', 'an unfinished run, a random forest (never unpickled) or a missing run is refused by the command with the reason, exit 2')
+@case('bad_input', 'an unfinished run, a random forest of eo_nb < 0.2 (a pickle, never opened) or a missing run is refused by the command with the reason, exit 2')
 def test_command_line(tmp_path, capsys):
     src = make_tile_folder(tmp_path/'tiles', n=5, size=16)
     (r0, r1), dls = _runs(src, tmp_path, bs=4)
@@ -91,10 +91,15 @@ def test_command_line(tmp_path, capsys):
     sub, pred = pd.read_csv(tmp_path/'out'/'submission.csv', dtype={'id': str}), pd.read_csv(tmp_path/'out'/'predictions.csv', dtype={'id': str})
     assert sub.columns.tolist() == ['id', 'crop', 'forest', 'water'] and sub['id'].tolist() == pred['id'].tolist() == sorted(f.stem for f in flat.iterdir())
     assert np.allclose(sub[['crop', 'forest', 'water']].to_numpy(), pred[['p_crop', 'p_forest', 'p_water']].to_numpy())
-    rf = tmp_path/'rf'; rf.mkdir()
-    save_baseline(fit_baseline(dls, 'rf', n_estimators=5)[0], dls.eo, rf/'model.joblib'); write_json(rf/'config.json', dict(status='complete'))
+    rf = tmp_path/'rf'; rf.mkdir()                                                  # a forest run predicts beside a network
+    save_baseline(fit_baseline(dls, 'rf', n_estimators=5)[0], dls.eo, rf/'model.skops'); write_json(rf/'config.json', dict(status='complete'))
+    assert _cli(['predict', str(r0), str(rf), str(flat), '--out', str(tmp_path/'with_rf'), '--quiet', '--device', 'cpu']) == 0
+    both = pd.read_csv(tmp_path/'with_rf'/'predictions.csv', dtype={'id': str})
+    assert both['id'].tolist() == pred['id'].tolist() and not np.allclose(both.filter(like='p_').to_numpy(), pred.filter(like='p_').to_numpy())
+    old = tmp_path/'rf_old'; old.mkdir()                                             # a forest of eo_nb < 0.2: model.joblib, a pickle, never opened
+    (old/'model.joblib').write_bytes(b'never opened'); write_json(old/'config.json', dict(status='complete'))
     write_json(r1/'config.json', dict(status='running'))
-    for run, msg in [(rf, 'eo_nb never unpickles files'), (r1, "is 'running', not complete"), (tmp_path/'nope', 'not found')]:
+    for run, msg in [(old, 'eo_nb never unpickles files'), (r1, "is 'running', not complete"), (tmp_path/'nope', 'not found')]:
         assert _cli(['predict', str(run), str(flat), '--out', str(tmp_path/'bad'), '--quiet']) == 2
         assert msg in capsys.readouterr().err
     assert _cli(['predict', str(r0), str(flat), '--out', str(tmp_path/'bad'), '--template', 'kaggle', '--quiet']) == 2

@@ -29,7 +29,7 @@ def test_rf_on_sample_with_test_folder(tmp_path):
     assert sum(map(sum, m['test']['confusion_matrix'])) == 60
     cfg = json.loads((out/'config.json').read_text())
     assert cfg['status'] == 'complete' and cfg['params']['model'] == 'rf' and cfg['versions']['fastai'] == '2.8.7'
-    for f in ['history.csv', 'model.joblib', 'confusion_matrix.png']: assert (out/f).stat().st_size > 0
+    for f in ['history.csv', 'model.skops', 'confusion_matrix.png']: assert (out/f).stat().st_size > 0
     assert not list(out.glob('*.tmp'))
 
 @needs_subset

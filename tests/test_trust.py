@@ -62,6 +62,8 @@ def audit(src:str, fname:str)->list[str]:
         q, at = qual(c.func), f'{fname}:{c.lineno}'
         if q == 'torch.load' and _kw(c, 'weights_only') is not True: out.append(f'{at}: torch.load without weights_only=True')
         elif q == 'numpy.load' and _kw(c, 'allow_pickle') is not False: out.append(f'{at}: np.load without allow_pickle=False')
+        elif q == 'skops.io.load' and 'SKOPS_TRUSTED' not in ast.unparse(where(c)):
+            out.append(f'{at}: skops.io.load without checking the file\'s types against SKOPS_TRUSTED (eo_nb.learner)')
         elif q in ('yaml.load', 'yaml.load_all') and 'SafeLoader' not in ast.unparse(c):
             out.append(f'{at}: {q} without a SafeLoader (builds arbitrary objects)')
         elif q in BANNED:
@@ -89,6 +91,9 @@ def f(p):
     torch.hub.load('a/b', 'm')
 def g(p):
     with tarfile.open(p) as t: t.extractall('out')
+def h(p):
+    import skops.io as sio
+    return sio.load(p, trusted=sio.get_untrusted_types(file=p))
 '''
 GOOD_SRC = '''import torch, numpy as np, yaml, joblib, tarfile, zipfile
 def f(p, model):
@@ -104,10 +109,11 @@ def g(p, root):
 '''
 
 
-@case(component='code', kind='trust', guarantee='the audit finds every unsafe loader (unpickling, eval/exec, unchecked tar extraction) and names file:line')
+@case(component='code', kind='trust', guarantee='the audit finds every unsafe loader (unpickling, eval/exec, unchecked tar extraction, skops files loaded with whatever types they hold) and names file:line')
 def test_audit_finds_unsafe_loaders():
     got = audit(BAD_SRC, 'bad.py')
-    assert [g.split(':')[1] for g in got] == ['1', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '15', '15']
+    assert [g.split(':')[1] for g in got] == ['1', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '15', '15', '18']
+    assert 'skops.io.load without checking' in got[-1]; got = got[:-1]
     assert all(g.startswith('bad.py:') for g in got) and 'imports dill' in got[0]
     assert 'torch.load without weights_only=True' in got[1] and 'np.load without allow_pickle=False' in got[3]
     assert "tar extractall without filter='data'" in got[-1] and 'checking every member' in got[-2]
@@ -115,7 +121,7 @@ def test_audit_finds_unsafe_loaders():
 
 
 @case(component='code', kind='trust', guarantee="no module of eo_nb unpickles, evals or execs data: torch.load only with weights_only=True, "
-      "np.load only with allow_pickle=False, tar extraction only after member checks and with filter='data'")
+      "np.load only with allow_pickle=False, tar extraction only after member checks and with filter='data', skops files only with eo_nb's list of trusted types")
 def test_eo_nb_loads_no_code_from_data():
     files = sorted(p for p in (ROOT/'eo_nb').glob('*.py') if p.name != '_modidx.py')
     assert len(files) > 10
