@@ -12,7 +12,7 @@ from pathlib import Path
 warnings.filterwarnings('ignore')
 import numpy as np
 from eo_nb.core import shared_data, write_json
-from eo_nb.ssl_protocol import ssl_grid, run_protocol, protocol_table, save_protocol_report
+from eo_nb.ssl_protocol import ssl_grid, run_protocol, protocol_table, save_protocol_report, canon_settings
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,8 +41,8 @@ def main():
     if not fresh and out.exists():                   # a resumed run adds its time to the runs before it; a re-report keeps theirs
         old = json.loads(out.read_text())
         rest = lambda sp: {k: v for k, v in sp.items() if k != 'datasets'}
-        unset = lambda d: {k: v for k, v in (d or {}).items() if v is not None}       # settings added later compare equal while unset
-        if old.get('fresh_run') and rest(old['spec']) == rest(spec) and all(unset(spec['datasets'].get(n)) == unset(d) for n, d in old['spec']['datasets'].items()):
+        same = lambda n, d: canon_settings(spec['datasets'].get(n) or {}) == canon_settings(d)    # settings added later compare equal while unset
+        if old.get('fresh_run') and rest(old['spec']) == rest(spec) and all(same(n, d) for n, d in old['spec']['datasets'].items()):
             grew = set(spec['datasets']) - set(old['spec']['datasets'])
             timing = dict(seconds=round(old['seconds'] + (seconds if grew else 0), 1), fresh_run=True)
     bal = protocol_table(df, metric='balanced_accuracy')

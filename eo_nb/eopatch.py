@@ -12,7 +12,8 @@ import rioxarray  # noqa: F401  registers the .rio accessor
 from .core import *
 
 # %% auto #0
-__all__ = ['eopatch_feature', 'eopatch_timestamps', 'eopatch_bbox', 'read_eopatch', 'eopatch_pixels']
+__all__ = ['eopatch_feature', 'eopatch_timestamps', 'eopatch_bbox', 'read_eopatch', 'eopatch_classes', 'lulc_names',
+           'eopatch_pixels']
 
 # %% ../nbs/11a_eopatch.ipynb #05124e90
 def _load_npy(path):
@@ -135,6 +136,15 @@ def read_eopatch(folder,           # an EOPatch folder (data/, mask/, timestamps
     return cube, ms
 
 # %% ../nbs/11a_eopatch.ipynb #8bc28a70
+def eopatch_classes(folder, lulc:str='LULC', unlabelled=())->tuple[np.ndarray, list]:
+    "The (H, W) class values of the `mask_timeless` feature `lulc` and the sorted values that are classes (all but `unlabelled`)."
+    raw = np.asarray(eopatch_feature(folder, 'mask_timeless', lulc))[..., 0]
+    return raw, sorted(set(np.unique(raw).tolist()) - {int(v) for v in unlabelled})
+
+def lulc_names(vals)->list[str]:
+    "Class names of LULC values, as every EOPatch reader of eo_nb names them: 'lulc<value>'."
+    return [f'lulc{v}' for v in vals]
+
 def eopatch_pixels(folder,             # an EOPatch folder
                    bands=('NDVI',),    # data features stacked as bands
                    lulc:str='LULC',    # the mask_timeless feature holding each pixel's class value
@@ -149,15 +159,13 @@ def eopatch_pixels(folder,             # an EOPatch folder
     if 'IS_VALID' in ms: ok &= ms['IS_VALID'].values
     if 'CLM' in ms: ok &= ~ms['CLM'].values
     X = np.where(ok[:, None], X, np.nan).transpose(2, 3, 0, 1).reshape(H * W, T, C)
-    raw = np.asarray(eopatch_feature(folder, 'mask_timeless', lulc))
-    if raw.shape[:2] != (H, W): raise ValueError(f"{folder}/mask_timeless/{lulc} is {raw.shape[:2]} pixels, the data {(H, W)}: they must share the patch grid.")
-    raw = raw[..., 0].ravel()
-    vals = sorted(set(np.unique(raw).tolist()) - {int(v) for v in unlabelled})
+    raw, vals = eopatch_classes(folder, lulc, unlabelled)
+    if raw.shape != (H, W): raise ValueError(f"{folder}/mask_timeless/{lulc} is {raw.shape} pixels, the data {(H, W)}: they must share the patch grid.")
     if not vals: raise ValueError(f"{folder}/mask_timeless/{lulc} holds only the unlabelled value(s) {list(unlabelled)}: no pixel has a class.")
-    y = np.full(len(raw), -1, np.int64)
+    raw, y = raw.ravel(), np.full(H * W, -1, np.int64)
     for i, v in enumerate(vals): y[raw == v] = i
     row, col = np.divmod(np.arange(H * W), W)
     days = cube.time.values.astype('datetime64[D]').astype(np.int64)
-    return dict(X=X, y=y, classes=np.array([f'lulc{v}' for v in vals]), bands=np.array([str(b) for b in cube.band.values]),
+    return dict(X=X, y=y, classes=np.array(lulc_names(vals)), bands=np.array([str(b) for b in cube.band.values]),
                 dates_days_since_1970=np.broadcast_to(days, (H * W, T)).copy(), groups=(row // block) * -(-W // block) + col // block,
                 row=row, col=col)

@@ -263,12 +263,11 @@ def read_eopatch_series(folder,              # an EOPatch folder
                         min_T:int=None,      # refuse chips with fewer kept dates than this
                        )->Samples:
     "Image series chips of an EOPatch with their cloud-free dates, padded to one length, and LULC masks."
-    from eo_nb.eopatch import read_eopatch, eopatch_feature
+    from eo_nb.eopatch import read_eopatch, eopatch_classes, lulc_names
     cube, ms = read_eopatch(folder, data=list(bands))
     X, times = cube.values, cube.time.values
     ok = ms['IS_VALID'].values & (~ms['CLM'].values if 'CLM' in ms else True)
-    raw = np.asarray(eopatch_feature(folder, 'mask_timeless', lulc))[..., 0]
-    vals = np.unique(raw).tolist()
+    raw, vals = eopatch_classes(folder, lulc)          # every value a class (0, no data, too: its pixels are labelled as such)
     lab = encode_mask(raw, vals)
     xs, vs, ds, ys = [], [], [], []
     for r, c in chip_windows(*lab.shape, size):
@@ -291,7 +290,7 @@ def read_eopatch_series(folder,              # an EOPatch folder
         warnings.simplefilter('ignore', RuntimeWarning)                  # a chip without any kept date: its days stay -1
         days = np.where(pad, day - np.nanmin(np.where(pad, day, np.nan), 1, keepdims=True), -1).astype(np.float32)
     name = Path(folder).name
-    return Samples('timeseries', x, [f'lulc{v}' for v in vals], [str(b) for b in cube.band.values], mask=np.stack(ys).astype(np.uint8),
+    return Samples('timeseries', x, lulc_names(vals), [str(b) for b in cube.band.values], mask=np.stack(ys).astype(np.uint8),
                    valid=valid & pad, days=days, dates=dates, names=[f'{name}#{i}' for i in range(N)])
 
 # %% ../nbs/22_readers.ipynb #200eda4e

@@ -31,12 +31,12 @@ def data_path(p, what):
         if sd and (sd/p).exists(): return (sd/p).resolve()
         raise FileNotFoundError(f"{what} {str(p)!r} not found as given nor under the shared data folder ({sd or 'absent: set EO_NB_SHARED_DATA'}).") from None
 
-def _is_eopatch(p)->bool: return p.is_dir() and (p/'timestamps.json').exists() and (p/'data').is_dir()
-
 def _series_arrays(p)->dict:
     "The arrays of a sits-style .npz, or every pixel of an EOPatch (`eo_nb.eopatch.eopatch_pixels`)."
-    if _is_eopatch(p): return eopatch_pixels(p)
-    if p.is_dir(): raise ValueError(f"{p} is a folder but not an EOPatch (timestamps.json, data/): labelled series are a sits .npz or an EOPatch.")
+    from eo_nb.convert import source_kind
+    if p.is_dir():
+        if source_kind(p) == 'eopatch': return eopatch_pixels(p)
+        raise ValueError(f"{p} is a folder but not an EOPatch (data/, mask_timeless/): labelled series are a sits .npz or an EOPatch.")
     with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in z.files}
 
 def _days_of(z): return next((z[k] for k in ('dates_days_since_1970', 'dates', 'days') if k in z), None)
@@ -46,6 +46,7 @@ def protocol_data(data:dict,            # one dataset's settings (`ssl_grid(spec
                  )->dict:
     "A dataset's pixel series: unlabelled X_u, the labelled X, y, classes, days and their fixed split (stratified, or by the source's `groups`); with `chip`, its image-series chips (`chip_data`)."
     from eo_nb.splits import stratified_split, split_groups
+    from eo_nb.convert import source_kind
     lab = data_path(data['labelled'], 'labelled series')
     z = _series_arrays(lab)
     miss = {'X', 'y', 'classes'} - set(z)
@@ -66,7 +67,7 @@ def protocol_data(data:dict,            # one dataset's settings (`ssl_grid(spec
     if src == lab:                                   # one source: pretrain on all its series but the validation ones (no test series seen)
         out = np.ones(len(X_all), bool); out[np.flatnonzero(keep)[va]] = False
         Xu, du = X_all[out], (days_all[out] if days_all is not None and np.ndim(days_all) == 2 else days_all)
-    elif src.is_dir() and not _is_eopatch(src):
+    elif src.is_dir() and source_kind(src) != 'eopatch':
         files = sorted(f for f in src.iterdir() if f.suffix.lower() in ('.tif', '.tiff', '.jp2'))
         if not files: raise FileNotFoundError(f"{src} holds no .tif / .jp2 rasters (one per date) for cube_series.")
         Xu, du = cube_series(files, scale=data['scale'])

@@ -17,8 +17,8 @@ from .compare import paired_test
 
 # %% auto #0
 __all__ = ['BASELINES', 'EVALS', 'DATA_DEFAULTS', 'DATASETS', 'DEFAULT_SPEC', 'GRID_KEYS', 'RESULT_COLUMNS', 'DEFAULT_REFERENCE',
-           'ssl_grid', 'load_results', 'protocol_grid', 'run_protocol', 'protocol_table', 'plot_label_efficiency',
-           'plot_embedding', 'format_protocol', 'save_protocol_report', 'cli_add', 'cli_run']
+           'ssl_grid', 'canon_settings', 'load_results', 'protocol_grid', 'run_protocol', 'protocol_table',
+           'plot_label_efficiency', 'plot_embedding', 'format_protocol', 'save_protocol_report', 'cli_add', 'cli_run']
 
 # %% ../nbs/71_ssl_protocol.ipynb #d0fc9e1d
 BASELINES = ('scratch', 'random')          # no pretraining: fine-tuned from random weights; frozen random weights
@@ -86,7 +86,7 @@ def ssl_grid(spec=None)->dict:
         if encoder_kind(m) != ('image_series' if d['chip'] else 'series'): raise ValueError(f"Dataset {n!r}: model={m!r} does not take {'image-series chips (chip: ' + str(d['chip']) + '): use utae' if d['chip'] else 'pixel series: use tempcnn, lstm or ltae, or cut chips for utae (chip: 20)'}.")
     return s
 
-def _canon(d:dict)->dict:
+def canon_settings(d:dict)->dict:
     "A dataset's settings as digests and resumed folders compare them: the settings added since the first release left out while unset, so older folders stay valid."
     return {k: v for k, v in d.items() if not (k in ('chip', 'model', 'labels', 'finetune_epochs') and v is None)}
 
@@ -107,8 +107,8 @@ def _check_out_dir(out_dir, s):
     if f.exists():
         old = json.loads(f.read_text())
         a, b = ({k: v for k, v in o.items() if k not in GRID_KEYS} for o in (old, new))
-        a.update({f'datasets.{n}': _canon(d) for n, d in (old.get('datasets') or {}).items() if n in new['datasets']})
-        b.update({f'datasets.{n}': _canon(d) for n, d in new['datasets'].items() if n in (old.get('datasets') or {})})
+        a.update({f'datasets.{n}': canon_settings(d) for n, d in (old.get('datasets') or {}).items() if n in new['datasets']})
+        b.update({f'datasets.{n}': canon_settings(d) for n, d in new['datasets'].items() if n in (old.get('datasets') or {})})
         if a != b:
             diff = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
             raise ValueError(f"{out_dir} holds a protocol with other settings (then, now: {diff}): use another out_dir, or change only {', '.join(GRID_KEYS)} (a new dataset needs a new name).")
@@ -119,7 +119,7 @@ def _encoder(name, method, seed, s, d, out_dir, progress):
     "The encoder file of `method` pretrained with `seed` on dataset `name` (cached under out_dir/encoders/), or None for the baselines."
     if method in BASELINES: return None
     model = s['datasets'][name]['model'] or s['model']
-    key = _digest(dict(method=method, model=model, model_kwargs=s['model_kwargs'], pretrain=s['pretrain'], data=_canon(s['datasets'][name]), seed=seed))
+    key = _digest(dict(method=method, model=model, model_kwargs=s['model_kwargs'], pretrain=s['pretrain'], data=canon_settings(s['datasets'][name]), seed=seed))
     folder = out_dir/'encoders'/f'{name}_{method}_s{seed}_{key}'
     if not (folder/'encoder.pth').exists():
         p = s['pretrain']
@@ -127,9 +127,8 @@ def _encoder(name, method, seed, s, d, out_dir, progress):
                  model_kwargs=s['model_kwargs'] or None, progress=progress)
     return folder/'encoder.pth'
 
-def _finetune(d, few, enc_path, s, seed, model):
-    "Accuracy-side metrics of the whole network fine-tuned on `few` from `enc_path` (None: from scratch), same epochs, lr and normalisation."
-    epochs = d['settings']['finetune_epochs'] or s['finetune_epochs']
+def _finetune(d, few, enc_path, s, seed, model, epochs):
+    "Accuracy-side metrics of the whole network fine-tuned on `few` from `enc_path` (None: from scratch) for `epochs`, with the spec's lr and the data's normalisation."
     if d.get('kind') == 'chips': return finetune_chips(d, few, enc_path, model, s['model_kwargs'], epochs, s['finetune_lr'], 4, seed)
     import tempfile
     from eo_nb.convert import create_dataset; from eo_nb.loaders import dataloaders; from eo_nb.learner import eo_learner, evaluate
@@ -177,12 +176,12 @@ def run_protocol(spec,                  # a spec dict or .yaml / .json file (`ss
     if progress: print(f"{len(todo)} of {len(grid)} record(s) to compute in {out_dir}", flush=True)
     data, feats = {}, {}
     for i, (n, m, l, dr, sd, e) in enumerate(todo):
-        if n not in data: data[n] = {**protocol_data(s['datasets'][n], out_dir/'data'), 'settings': s['datasets'][n]}
+        if n not in data: data[n] = protocol_data(s['datasets'][n], out_dir/'data')
         d = data[n]
         enc_path = _encoder(n, m, sd, s, d, out_dir, progress)          # the pretraining's own time is in its ssl_history.csv
         t0, few = time.perf_counter(), draw_labels(d['y'], d['train'], l, dr)
         model = s['datasets'][n]['model'] or s['model']
-        if e == 'finetune': r = _finetune(d, few, enc_path, s, sd, model)
+        if e == 'finetune': r = _finetune(d, few, enc_path, s, sd, model, s['datasets'][n]['finetune_epochs'] or s['finetune_epochs'])
         else:
             if (n, m, sd) not in feats: feats[n, m, sd] = _features(enc_path, sd, s, d, model)
             f = feats[n, m, sd]
