@@ -8,6 +8,10 @@ eo_nb dataset in the seed's temporary folder (`create_dataset`), then served by 
 With `--ensemble K` the CNN side is K networks trained on the same training folder as run.ipynb trains them with
 `-p seed s`, `s+1000`, `s+2000`...: each keeps other validation tiles and starts from another initialisation; their
 (test-time-augmented) probabilities are averaged, as `eo_nb ensemble` averages runs.
+With `--blend_rf W` the recipe's answer is the blend (1 - W) * (the networks' mean probabilities) + W * (the forest's
+probabilities): the forest run is one more member of `eo_nb ensemble` with weight W. Every split also records the
+blend's accuracy for W = 0, 0.1, ..., 1 (`blend_grid`, and `blend3_grid` for the first three networks), so a weight
+chosen on some split seeds can be read, unchanged, on others.
 The per-split scores are compared with `eo_nb.compare.paired_test` (paired t-test and Wilcoxon over splits). Each finished split is written to `--out` at once; `--resume` skips the
 splits already there, so an interrupted run loses at most one split.
 
@@ -33,6 +37,7 @@ def main():
     ap.add_argument('--bands', default='all'); ap.add_argument('--mixup', type=float, default=0.)
     ap.add_argument('--tta', action='store_true'); ap.add_argument('--keep', default='last', help="'last' epoch or 'best' on validation"); ap.add_argument('--crop', type=float, default=1.); ap.add_argument('--valid_pct', type=float, default=0.2); ap.add_argument('--out', default='')
     ap.add_argument('--ensemble', type=int, default=1, help='networks per split (different initialisations), probabilities averaged')
+    ap.add_argument('--blend_rf', type=float, default=0., help="weight of the forest's probabilities in the recipe's answer (0: the networks alone)")
     ap.add_argument('--resume', action='store_true', help='keep the splits already in --out and run the others')
     a = ap.parse_args()
     src = (shared_data() or Path('../shared/data'))/'eurosat_ms_subset'
@@ -53,7 +58,8 @@ def main():
             X = train_ds.read(np.arange(len(train_ds)), 'image')
             rf = create_model('rf', X.shape[1], len(train_ds.classes), seed=seed).fit(X, train_ds.labels)
             assert test_ds.classes == dls.eo['classes'], (test_ds.classes, dls.eo['classes'])
-            rf_m = classification_metrics(test_ds.labels, rf.predict(test_ds.read(np.arange(len(test_ds)), 'image')), dls.eo['classes'])
+            rf_p = rf.predict_proba(test_ds.read(np.arange(len(test_ds)), 'image'))
+            rf_m = classification_metrics(test_ds.labels, rf_p.argmax(1), dls.eo['classes'])
             probs, dt, members = [], 0., []
             for k in range(a.ensemble):   # member k: run.ipynb with -p seed seed+1000k: other validation tiles, initialisation, batch order
                 if k: dls = dataloaders(train_ds, 'classification', bands=a.bands, valid_pct=a.valid_pct, seed=seed + 1000 * k, bs=a.bs, crop=a.crop)
@@ -63,18 +69,28 @@ def main():
                 m, p, y = evaluate(learn, test_dataloader(dls, test_ds), tta=a.tta)
                 probs.append(p); members.append(round(m['accuracy'], 4))
             cnn_m = classification_metrics(y, np.mean(probs, 0).argmax(1), dls.eo['classes'])
+            assert (y == np.asarray(test_ds.labels)).all()   # the networks and the forest scored the same tiles in the same order
+            blend = lambda ps, w: ((1 - w) * np.mean(ps, 0) + w * rf_p).argmax(1)
+            grid = {f'{w:.1f}': float((blend(probs, w) == y).mean()) for w in np.linspace(0, 1, 11)}
+            grid3 = {f'{w:.1f}': float((blend(probs[:3], w) == y).mean()) for w in np.linspace(0, 1, 11)} if a.ensemble > 3 else {}
             first = {f'first{j}_acc': float((np.mean(probs[:j], 0).argmax(1) == y).mean()) for j in (1, 3) if j < a.ensemble}   # smaller ensembles, same members
+            bl_m = classification_metrics(y, blend(probs, a.blend_rf), dls.eo['classes'])
             rows.append(dict(seed=seed, rf_acc=rf_m['accuracy'], rf_kappa=rf_m['kappa'], cnn_acc=cnn_m['accuracy'],
-                             cnn_kappa=cnn_m['kappa'], cnn_f1=cnn_m['f1_macro'], **first, member_acc=members, train_s=round(dt, 1)))
+                             cnn_kappa=cnn_m['kappa'], cnn_f1=cnn_m['f1_macro'], **first, member_acc=members, train_s=round(dt, 1),
+                             **(dict(blend_acc=bl_m['accuracy'], blend_kappa=bl_m['kappa'], blend_f1=bl_m['f1_macro']) if a.blend_rf else {}),
+                             blend_grid=grid, **(dict(blend3_grid=grid3) if grid3 else {})))
             print(json.dumps(rows[-1]), flush=True)
             if a.out: write_json(a.out, dict(args=vars(a), per_seed=rows, partial=True))
-    summ = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ('seed', 'member_acc')}
+    summ = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ('seed', 'member_acc', 'blend_grid', 'blend3_grid')}
+    for g in ('blend_grid', 'blend3_grid'):   # mean accuracy per forest weight
+        if g in rows[0]: summ[g] = {w: float(np.mean([r[g][w] for r in rows])) for w in rows[0][g]}
     from eo_nb.compare import paired_test
     test = {t: paired_test([r['cnn_acc'] for r in rows], [r['rf_acc'] for r in rows], test=t) for t in ('t', 'wilcoxon')}
     smaller = {k: {t: paired_test([r[k] for r in rows], [r['rf_acc'] for r in rows], test=t) for t in ('t', 'wilcoxon')}
-               for k in ('first1_acc', 'first3_acc') if k in rows[0]}     # the first 1 or 3 networks alone, against the same forest
+               for k in ('first1_acc', 'first3_acc', 'blend_acc') if k in rows[0]}     # the first 1 or 3 networks alone, the blend, against the same forest
     res = dict(args=vars(a), per_seed=rows, mean=summ, cnn_vs_rf=test, **{f"{k[:-4]}_vs_rf": v for k, v in smaller.items()})
     print('mean:', json.dumps(summ)); print('CNN vs RF (accuracy, paired over splits):', json.dumps(test, default=str))
+    if 'blend_vs_rf' in res: print(f'blend (forest weight {a.blend_rf}) vs RF:', json.dumps(res['blend_vs_rf'], default=str))
     if a.out: write_json(a.out, res)
 
 if __name__ == '__main__': main()
