@@ -249,7 +249,7 @@ def predict_scenes(members, data, out, tile:int=256, overlap:int=64, bs:int=8, t
     return pd.DataFrame(rows)
 
 # %% ../nbs/88_predict.ipynb #2e58f1c8
-def predict(runs,                    # a finished run folder, an ensemble folder, a model.pth, or a list of them (averaged with `weights`)
+def predict(runs,                    # a finished run folder, an ensemble folder, a model.pth or model.skops, or a list of them (averaged with `weights`)
             data,                    # tiles (a flat folder or one file), a dataset or any source; scenes (segmentation); a raster series (with `parcels`)
             out,                     # the output folder: predictions.csv (or a COG pair per scene), predict.json, submission.csv
             template=None,           # a submission template (dict, YAML / TOML / JSON file, or a name of `TEMPLATES`): also writes submission.csv
@@ -375,7 +375,7 @@ def write_submission(predictions,      # a predictions table of `predict` (DataF
 def cli_add(subparsers):
     "Add `eo_nb predict RUN... DATA [--out DIR] [--template T] [--bs N] [--tta] ...` to the sub-commands of the `eo_nb` command."
     p = subparsers.add_parser('predict', help='predict unlabelled data with finished runs or an ensemble: eo_nb predict RUN... DATA [--out DIR] [--template T]')
-    p.add_argument('runs', nargs='+', metavar='RUN', help='finished run folders, ensemble folders or model.pth files (several: averaged)')
+    p.add_argument('runs', nargs='+', metavar='RUN', help="finished run folders, ensemble folders or model files (model.pth, a forest run's model.skops; several: averaged)")
     p.add_argument('data', metavar='DATA', help='tiles (a flat folder or one file), a dataset or any source, scenes (segmentation runs), or a raster series (with --parcels)')
     p.add_argument('--out', default=None, help='output folder (default: predictions/<data name>)'); p.add_argument('--weights', default=None, help='one weight per RUN, comma-separated (default: equal)')
     p.add_argument('--template', default=None, help=f"a submission template: a YAML / TOML / JSON file or one of {', '.join(TEMPLATES)}; writes submission.csv")
