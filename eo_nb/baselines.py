@@ -45,7 +45,7 @@ import torch
 
 class BaselineNet(torch.nn.Module):
     "A fitted `Baseline` as a network: the batch's features in, log-probabilities (multi-label: logits) out, on the input's device."
-    def __init__(self, baseline:Baseline):
+    def __init__(self, baseline):          # a fitted `Baseline`
         super().__init__()
         self.baseline = baseline
     def forward(self, *xs):
