@@ -257,15 +257,18 @@ def evaluate(learn, dl=None, tta:bool=False)->tuple[dict, np.ndarray, np.ndarray
     return task_metrics(task, targs, probs, learn.eo['classes'], learn.eo.get('ignore_index', 255)), probs, targs
 
 # %% ../nbs/50_learner.ipynb #2efdb2d4
+def _json_plain(obj):
+    "`obj` as plain JSON types (numpy scalars as numbers, anything else as its string): what weights_only and skops load without trust."
+    import json
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
+
 def save_run_model(learn, path)->Path:
     "Save `learn`'s weights with architecture, classes, bands and normalisation stats to `path`, atomically."
     eo = learn.eo
-    import json
-    meta = json.loads(json.dumps(dict(arch=eo['model'], model_kwargs=eo['model_kwargs'], task=eo.get('task', 'classification'),
-                                      size=eo.get('size'), ignore_index=eo.get('ignore_index'), classes=[str(c) for c in eo['classes']],
-                                      bands=[str(b) for b in eo['bands']], indices=[str(i) for i in eo.get('indices', [])],
-                                      mean=[float(v) for v in eo['mean']], std=[float(v) for v in eo['std']]),
-                                 default=lambda o: o.item() if hasattr(o, 'item') else str(o)))   # plain types: weights_only loads
+    meta = _json_plain(dict(arch=eo['model'], model_kwargs=eo['model_kwargs'], task=eo.get('task', 'classification'),
+                           size=eo.get('size'), ignore_index=eo.get('ignore_index'), classes=[str(c) for c in eo['classes']],
+                           bands=[str(b) for b in eo['bands']], indices=[str(i) for i in eo.get('indices', [])],
+                           mean=[float(v) for v in eo['mean']], std=[float(v) for v in eo['std']]))   # plain types: weights_only loads
     state = dict(format='eo_nb.model/1', model=get_model(learn.model).state_dict(), **meta)
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return Path(path)
@@ -353,9 +356,8 @@ _all_ = ['fit_baseline']
 
 def save_baseline(net, eo:dict, path)->Path:
     "Save the fitted baseline with task, classes, bands and statistics to `path` (a `.skops` file: scikit-learn objects without pickle), atomically."
-    import json, skops.io as sio
-    meta = {k: eo.get(k) for k in ('task', 'size', 'ignore_index', 'classes', 'bands', 'indices', 'mean', 'std', 'dataset') if k in eo}
-    meta = json.loads(json.dumps(meta, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))    # plain types only
+    import skops.io as sio
+    meta = _json_plain({k: eo[k] for k in ('task', 'size', 'ignore_index', 'classes', 'bands', 'indices', 'mean', 'std', 'dataset') if k in eo})
     with atomic_path(path) as tmp: sio.dump(dict(format='eo_nb.sklearn/2', model=net.clf, n_classes=int(net.n_classes), **meta), tmp)
     return Path(path)
 

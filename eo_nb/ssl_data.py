@@ -12,6 +12,7 @@ from .core import *
 from .models import create_model
 from .chips import chip_windows
 from .eopatch import eopatch_pixels
+from .convert import source_kind
 from .metrics import classification_metrics
 from .ssl import cube_series
 from .ssl_views import ssl_inputs, image_series_chips
@@ -33,7 +34,6 @@ def data_path(p, what):
 
 def _series_arrays(p)->dict:
     "The arrays of a sits-style .npz, or every pixel of an EOPatch (`eo_nb.eopatch.eopatch_pixels`)."
-    from eo_nb.convert import source_kind
     if p.is_dir():
         if source_kind(p) == 'eopatch': return eopatch_pixels(p)
         raise ValueError(f"{p} is a folder but not an EOPatch (data/, mask_timeless/): labelled series are a sits .npz or an EOPatch.")
@@ -46,7 +46,6 @@ def protocol_data(data:dict,            # one dataset's settings (`ssl_grid(spec
                  )->dict:
     "A dataset's pixel series: unlabelled X_u, the labelled X, y, classes, days and their fixed split (stratified, or by the source's `groups`); with `chip`, its image-series chips (`chip_data`)."
     from eo_nb.splits import stratified_split, split_groups
-    from eo_nb.convert import source_kind
     lab = data_path(data['labelled'], 'labelled series')
     z = _series_arrays(lab)
     miss = {'X', 'y', 'classes'} - set(z)
